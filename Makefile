@@ -1,0 +1,79 @@
+# kinde-fcgi — build, test, run. `make help` lists the targets.
+CXX      ?= g++
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+OPT      ?= -O2
+SAN      ?=
+
+CPPFLAGS += -Isrc -D_FORTIFY_SOURCE=2 -MMD -MP
+CXXFLAGS += -std=c++17 $(OPT) -g -Wall -Wextra -Wpedantic -Wshadow -fstack-protector-strong -fPIE $(SAN)
+LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SAN)
+LDLIBS   := -lfcgi++ -lfcgi -lcgicc -lcurl -lhiredis -lssl -lcrypto -lmstch -lpthread
+
+LIB_SRC  := $(shell find src -name '*.cpp' ! -path src/main.cpp | sort)
+LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
+TEST_SRC := tests/main.cpp $(sort $(wildcard tests/unit/*.cpp))
+TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o)
+
+.PHONY: all deps test check unit integration e2e run install asan clean bench fuzz soak lint help
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/kinde.fcgi
+
+help:
+	@echo "make            build build/kinde.fcgi"
+	@echo "make deps       install missing Debian and npm packages"
+	@echo "make test       deps + build + unit, integration and browser tests (alias: check)"
+	@echo "make run        serve the app at http://127.0.0.1:8000/ (local provider without Kinde keys)"
+	@echo "make asan       the unit tests under AddressSanitizer and UBSan"
+	@echo "make bench      benchmarks against a bare FastCGI hello world"
+	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX)"
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libkinde.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/kinde.fcgi: $(BUILD)/src/main.o $(BUILD)/libkinde.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Boost.Test needs -DBOOST_TEST_DYN_LINK with the shared library.
+$(BUILD)/tests/%.o: CPPFLAGS += -DBOOST_TEST_DYN_LINK -Itests
+$(BUILD)/kinde_tests: $(TEST_OBJ) $(BUILD)/libkinde.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lboost_unit_test_framework
+
+$(BUILD)/hello.fcgi: tests/bench/hello.c
+	$(CC) -O2 -o $@ $< -lfcgi
+
+deps:
+	@bash scripts/deps.sh
+
+unit: $(BUILD)/kinde_tests
+	$(BUILD)/kinde_tests --log_level=test_suite --report_level=short
+
+test check: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/kinde_tests
+	@bash tests/run-all.sh
+
+run: deps all
+	@bash scripts/run.sh
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" build-asan/kinde_tests build-asan/kinde.fcgi
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/kinde_tests --report_level=short
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/kinde-fcgi $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi
+	install -m 0755 $(BUILD)/kinde.fcgi $(DESTDIR)$(PREFIX)/lib/kinde-fcgi/kinde.fcgi
+	cp -R templates/. $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates/
+	cp -R htdocs/. $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs/
+	install -m 0644 etc/kinde.conf.example apache-conf/kinde-fcgi.conf apache-conf/htaccess.example etc/lighttpd.conf README.md $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi/
+
+clean:
+	rm -rf build build-asan build-bench build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

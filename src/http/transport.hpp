@@ -1,0 +1,48 @@
+// HttpTransport: the only way the app talks to the network. The libcurl one is real; tests fake it.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "util/result.hpp"
+
+namespace kinde {
+
+struct HttpRequest {
+  std::string method = "GET";  // GET or POST
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;  // e.g. {"Authorization", "Basic ..."}
+  std::string body;                                          // POST body, already encoded
+  long connect_timeout_ms = 3000;
+  long total_timeout_ms = 10000;
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+};
+
+class HttpTransport {
+ public:
+  virtual ~HttpTransport() = default;
+  // Performs the request. Network failures (refused, timeout, TLS) are Errors with codes
+  // "http_connect", "http_timeout", "http_tls", "http_failed"; any HTTP status is a success value.
+  virtual Result<HttpResponse> perform(const HttpRequest& request) = 0;
+};
+
+// libcurl implementation: TLS verification on, timeouts from the request, bodies capped at 1 MiB,
+// redirects not followed. One easy handle reused per process (connection reuse).
+class CurlTransport : public HttpTransport {
+ public:
+  CurlTransport();
+  ~CurlTransport() override;
+  CurlTransport(const CurlTransport&) = delete;
+  CurlTransport& operator=(const CurlTransport&) = delete;
+  Result<HttpResponse> perform(const HttpRequest& request) override;
+
+ private:
+  void* handle_;  // CURL*
+};
+
+}  // namespace kinde

@@ -1,0 +1,16 @@
+// base64url (RFC 4648 section 5) without padding, as JOSE uses it.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kinde {
+
+// Encodes bytes as base64url without '=' padding.
+std::string base64url_encode(std::string_view bytes);
+// Decodes base64url (padding tolerated only if correct); nullopt on any other character or bad length.
+std::optional<std::string> base64url_decode(std::string_view text);
+// Standard base64 with padding (for HTTP Basic auth).
+std::string base64_encode(std::string_view bytes);
+
+}  // namespace kinde

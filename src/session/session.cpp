@@ -1,0 +1,104 @@
+#include "session/session.hpp"
+
+#include <map>
+
+namespace kinde {
+
+bool is_valid_session_id(std::string_view t) {
+  if (t.size() != 43) return false;
+  for (char c : t) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  // 43 base64url chars encode 256 bits; the last char carries 4 bits + 2 zero bits.
+  return true;
+}
+
+bool session_expired(const Session& s, const SessionLimits& l, std::int64_t now) {
+  if (l.idle_timeout > 0 && now - s.last_used > l.idle_timeout) return true;
+  if (l.max_age > 0 && now - s.created > l.max_age) return true;
+  return false;
+}
+
+Result<Session> rotate_session(SessionStore& store, Session session, const std::string& new_id) {
+  std::string old_id = session.id;
+  session.id = new_id;
+  if (auto r = store.save(session); !r) return r.error();
+  if (!old_id.empty() && old_id != new_id) {
+    if (auto r = store.remove(old_id); !r) return r.error();
+  }
+  return session;
+}
+
+namespace {
+
+class MemorySessionStore : public SessionStore {
+ public:
+  explicit MemorySessionStore(SessionLimits l) : limits_(l) {}
+
+  Result<std::optional<Session>> load(const std::string& id, std::int64_t now) override {
+    if (!is_valid_session_id(id)) return std::optional<Session>{};
+    auto it = map_.find(id);
+    if (it == map_.end()) return std::optional<Session>{};
+    if (session_expired(it->second, limits_, now)) {
+      map_.erase(it);
+      return std::optional<Session>{};
+    }
+    return std::optional<Session>{it->second};
+  }
+
+  Result<void> save(const Session& s) override {
+    if (!is_valid_session_id(s.id)) return make_error("session_bad_id", "refusing to save a malformed id");
+    map_[s.id] = s;
+    return Ok{};
+  }
+
+  Result<std::optional<Session>> update(const std::string& id, std::int64_t now,
+                                        const std::function<bool(std::optional<Session>&)>& fn) override {
+    auto loaded = load(id, now);
+    if (!loaded) return loaded.error();
+    std::optional<Session> s = std::move(*loaded);
+    bool existed = s.has_value();
+    if (fn(s)) {
+      if (s) {
+        if (auto r = save(*s); !r) return r.error();
+      } else if (existed) {
+        map_.erase(id);
+      }
+    }
+    return s;
+  }
+
+  Result<void> remove(const std::string& id) override {
+    map_.erase(id);
+    return Ok{};
+  }
+
+  Result<std::size_t> collect_expired(std::int64_t now, std::size_t budget) override {
+    std::size_t n = 0;
+    for (auto it = map_.begin(); it != map_.end();) {
+      if (budget != 0 && n >= budget) break;
+      if (session_expired(it->second, limits_, now)) {
+        it = map_.erase(it);
+        ++n;
+      } else {
+        ++it;
+      }
+    }
+    return n;
+  }
+
+  const SessionLimits& limits() const override { return limits_; }
+
+ private:
+  SessionLimits limits_;
+  std::map<std::string, Session> map_;
+};
+
+}  // namespace
+
+std::unique_ptr<SessionStore> make_memory_session_store(SessionLimits limits) {
+  return std::make_unique<MemorySessionStore>(limits);
+}
+
+}  // namespace kinde

@@ -1,0 +1,71 @@
+// Session value and the SessionStore interface (load, save, update under lock, remove, rotate, collect).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "util/result.hpp"
+
+namespace kinde {
+
+// Session id: 32 random bytes as base64url (43 chars, [A-Za-z0-9_-]).
+// True when text has exactly that shape; anything else is "no session" and never reaches a store.
+bool is_valid_session_id(std::string_view text);
+
+struct Session {
+  std::string id;                                   // see is_valid_session_id
+  std::int64_t created = 0;                         // Unix seconds
+  std::int64_t last_used = 0;                       // Unix seconds
+  nlohmann::json data = nlohmann::json::object();   // tokens, user details, pending sign-in ...
+};
+
+struct SessionLimits {
+  std::int64_t idle_timeout = 3600;   // seconds since last_used
+  std::int64_t max_age = 86400;       // seconds since created
+};
+
+// True when the session is past its idle timeout or absolute lifetime at `now`.
+bool session_expired(const Session& s, const SessionLimits& limits, std::int64_t now);
+
+// Error codes a store returns: "session_store_unavailable" (disk full, unwritable, Redis down:
+// the app answers 503), "session_store_corrupt" is never returned (a bad record reads as absent).
+class SessionStore {
+ public:
+  virtual ~SessionStore() = default;
+
+  // The session with this id, or nullopt when absent, expired (then removed), torn, tampered or
+  // of a foreign format. Does not touch last_used.
+  virtual Result<std::optional<Session>> load(const std::string& id, std::int64_t now) = 0;
+
+  // Writes the session atomically (readers see the old or the new version, never a mix).
+  virtual Result<void> save(const Session& session) = 0;
+
+  // Read-modify-write under an exclusive lock across processes: loads the session (nullopt if
+  // absent/expired), calls fn; if fn returns true the (possibly changed) session is saved, and if
+  // fn sets the optional to nullopt the session is removed. Returns the session as it is after.
+  virtual Result<std::optional<Session>> update(
+      const std::string& id, std::int64_t now,
+      const std::function<bool(std::optional<Session>&)>& fn) = 0;
+
+  // Deletes the session; absent is not an error.
+  virtual Result<void> remove(const std::string& id) = 0;
+
+  // Removes up to `budget` expired sessions (budget 0 = no limit); returns how many were removed.
+  virtual Result<std::size_t> collect_expired(std::int64_t now, std::size_t budget) = 0;
+
+  // Limits used by load/collect.
+  virtual const SessionLimits& limits() const = 0;
+};
+
+// Moves a session to a fresh id (sign-in: no fixation): saves a copy under new_id, removes old.
+Result<Session> rotate_session(SessionStore& store, Session session, const std::string& new_id);
+
+// In-memory store for handler tests (single process; locking is trivial).
+std::unique_ptr<SessionStore> make_memory_session_store(SessionLimits limits);
+
+}  // namespace kinde
