@@ -1,0 +1,230 @@
+#include "jose/jws.hpp"
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include "jose/base64url.hpp"
+
+namespace kinde {
+namespace {
+
+using json = nlohmann::json;
+
+enum class Family { rsa_pkcs1, rsa_pss, ecdsa };
+
+struct AlgInfo {
+  std::string_view name;
+  Family family;
+  int digest;            // index into digests()
+  const char* crv;       // EC only: the JWK curve name
+  int ec_bits;           // EC only: field size in bits
+};
+
+// The allow-list. Anything not here (none, HS*, ES512, EdDSA, PS384/512...) is refused before any key work.
+constexpr AlgInfo kAlgs[] = {
+    {"RS256", Family::rsa_pkcs1, 0, nullptr, 0}, {"RS384", Family::rsa_pkcs1, 1, nullptr, 0},
+    {"RS512", Family::rsa_pkcs1, 2, nullptr, 0}, {"PS256", Family::rsa_pss, 0, nullptr, 0},
+    {"ES256", Family::ecdsa, 0, "P-256", 256},   {"ES384", Family::ecdsa, 1, "P-384", 384},
+};
+
+const AlgInfo* find_alg(std::string_view alg) {
+  for (const auto& a : kAlgs)
+    if (a.name == alg) return &a;
+  return nullptr;
+}
+
+// Digests fetched once per process: passing a legacy EVP_sha256() makes OpenSSL 3 do an implicit provider
+// fetch on every verification, which is measurable on the bearer-token path. Never freed on purpose (the
+// process owns them until exit; they stay reachable, so leak checkers do not report them).
+const EVP_MD* digest(int index) {
+  static const EVP_MD* const table[3] = {
+      EVP_MD_fetch(nullptr, "SHA256", nullptr),
+      EVP_MD_fetch(nullptr, "SHA384", nullptr),
+      EVP_MD_fetch(nullptr, "SHA512", nullptr),
+  };
+  return table[index];
+}
+
+bool key_fits(const Jwk& key, const AlgInfo& info) {
+  if (!key.alg.empty() && key.alg != info.name) return false;
+  if (info.family == Family::ecdsa) return key.kty == "EC" && key.crv == info.crv;
+  return key.kty == "RSA";
+}
+
+Error malformed(std::string detail) { return make_error("jwt_malformed", std::move(detail)); }
+
+Error bad_signature(std::string detail) {
+  ERR_clear_error();  // keep OpenSSL's per-thread error queue clean for the next user (TLS)
+  return make_error("jwt_bad_signature", std::move(detail));
+}
+
+// Decodes one part and parses it as a JSON object.
+Result<json> json_part(std::string_view b64, const char* what) {
+  auto bytes = base64url_decode(b64);
+  if (!bytes) return malformed(std::string(what) + " is not base64url");
+  json value = json::parse(bytes->begin(), bytes->end(), nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) return malformed(std::string(what) + " is not JSON");
+  if (!value.is_object()) return malformed(std::string(what) + " is not a JSON object");
+  return value;
+}
+
+// JWS (RFC 7518 3.4) carries ECDSA signatures as fixed-size big-endian R || S; OpenSSL wants DER.
+bool ecdsa_raw_to_der(std::string_view raw, std::string& der) {
+  const std::size_t half = raw.size() / 2;
+  std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)> sig(ECDSA_SIG_new(), ECDSA_SIG_free);
+  if (!sig) return false;
+  BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()), int(half), nullptr);
+  BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data() + half), int(half), nullptr);
+  if (!r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {  // set0 takes ownership only on success
+    BN_free(r);
+    BN_free(s);
+    return false;
+  }
+  const int len = i2d_ECDSA_SIG(sig.get(), nullptr);
+  if (len <= 0) return false;
+  der.resize(std::size_t(len));
+  auto* p = reinterpret_cast<unsigned char*>(der.data());
+  return i2d_ECDSA_SIG(sig.get(), &p) == len;
+}
+
+}  // namespace
+
+bool is_allowed_alg(std::string_view alg) { return find_alg(alg) != nullptr; }
+
+bool alg_fits_key(std::string_view alg, std::string_view kty, std::string_view crv) {
+  const AlgInfo* info = find_alg(alg);
+  if (!info) return false;
+  if (info->family == Family::ecdsa) return kty == "EC" && crv == info->crv;
+  return kty == "RSA";
+}
+
+Result<Jws> parse_jws(std::string_view compact) {
+  if (compact.empty()) return malformed("empty token");
+  if (compact.size() > kMaxJwsSize)
+    return malformed("token is " + std::to_string(compact.size()) + " bytes, more than 16384");
+  const std::size_t d1 = compact.find('.');
+  const std::size_t d2 = d1 == std::string_view::npos ? d1 : compact.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || compact.find('.', d2 + 1) != std::string_view::npos) {
+    std::size_t parts = 1;
+    for (char c : compact) parts += c == '.';
+    return malformed("expected 3 dot-separated parts, found " + std::to_string(parts));
+  }
+  const std::string_view header_b64 = compact.substr(0, d1);
+  const std::string_view payload_b64 = compact.substr(d1 + 1, d2 - d1 - 1);
+  const std::string_view signature_b64 = compact.substr(d2 + 1);
+  if (header_b64.empty()) return malformed("header part is empty");
+  if (payload_b64.empty()) return malformed("payload part is empty");
+  // JWS uses unpadded base64url (RFC 7515 2); the shared decoder tolerates padding, the token format does not.
+  if (compact.find('=') != std::string_view::npos) return malformed("token contains '=' padding");
+
+  Jws jws;
+  auto header = json_part(header_b64, "header");
+  if (!header) return header.error();
+  jws.header = std::move(*header);
+  // RFC 7515 4.1.11: we understand no extension, so any "crit" makes the token unusable.
+  if (jws.header.contains("crit")) return malformed("header has \"crit\", no extension is supported");
+  auto alg = jws.header.find("alg");
+  if (alg == jws.header.end() || !alg->is_string() || alg->get_ref<const std::string&>().empty())
+    return malformed("header has no \"alg\" string");
+  jws.alg = alg->get<std::string>();
+  if (auto kid = jws.header.find("kid"); kid != jws.header.end()) {
+    if (!kid->is_string()) return malformed("header \"kid\" is not a string");
+    jws.kid = kid->get<std::string>();
+  }
+  auto payload = json_part(payload_b64, "payload");
+  if (!payload) return payload.error();
+  jws.payload = std::move(*payload);
+  auto signature = base64url_decode(signature_b64);
+  if (!signature) return malformed("signature is not base64url");
+  jws.signature = std::move(*signature);
+  jws.signing_input.assign(compact.data(), d2);
+  return jws;
+}
+
+Result<const Jwk*> select_key(const Jws& jws, const std::vector<Jwk>& keys) {
+  const AlgInfo* info = find_alg(jws.alg);
+  if (!info) return make_error("jwt_alg_not_allowed", "alg \"" + jws.alg + "\" is not allowed");
+  if (!jws.kid.empty()) {
+    // Prefer a key with this kid that can do the alg; a kid match of the wrong type is still returned so
+    // that verification reports a key mismatch rather than a (re-fetch triggering) unknown kid.
+    const Jwk* by_kid = nullptr;
+    for (const auto& key : keys) {
+      if (key.kid != jws.kid) continue;
+      if (key_fits(key, *info)) return &key;
+      if (!by_kid) by_kid = &key;
+    }
+    if (by_kid) return by_kid;
+    return make_error("jwt_unknown_kid", "no key with kid \"" + jws.kid + "\"");
+  }
+  const Jwk* found = nullptr;
+  std::size_t count = 0;
+  for (const auto& key : keys) {
+    if (!key_fits(key, *info)) continue;
+    found = &key;
+    ++count;
+  }
+  if (count == 1) return found;
+  if (count == 0) return make_error("jwt_unknown_kid", "token has no kid and no key fits alg " + jws.alg);
+  return make_error("jwt_ambiguous_key",
+                    "token has no kid and " + std::to_string(count) + " keys fit alg " + jws.alg);
+}
+
+Result<void> verify_jws_signature(const Jws& jws, const Jwk& key) {
+  const AlgInfo* info = find_alg(jws.alg);
+  if (!info) return make_error("jwt_alg_not_allowed", "alg \"" + jws.alg + "\" is not allowed");
+  if (!key.key || !key_fits(key, *info))
+    return make_error("jwt_key_mismatch", "key \"" + key.kid + "\" (" + key.kty + (key.alg.empty() ? "" : ", " + key.alg) +
+                                              ") cannot verify " + jws.alg);
+  // Check the real key as well as the labels: a hand-built Jwk could carry a wrong kty/crv string.
+  EVP_PKEY* pkey = key.key.get();
+  const int type = EVP_PKEY_get_base_id(pkey);
+  if (info->family == Family::ecdsa ? (type != EVP_PKEY_EC || EVP_PKEY_get_bits(pkey) != info->ec_bits)
+                                    : type != EVP_PKEY_RSA)
+    return make_error("jwt_key_mismatch", "key \"" + key.kid + "\" is not a " + std::string(info->name) + " key");
+
+  std::string der;
+  std::string_view sig = jws.signature;
+  if (info->family == Family::ecdsa) {
+    const std::size_t expected = 2 * std::size_t(info->ec_bits / 8);
+    if (sig.size() != expected)
+      return bad_signature(std::string(info->name) + " signature must be " + std::to_string(expected) + " bytes, got " +
+                           std::to_string(sig.size()));
+    if (!ecdsa_raw_to_der(sig, der)) return bad_signature("cannot convert the ECDSA signature");
+    sig = der;
+  } else if (sig.size() != std::size_t(EVP_PKEY_get_size(pkey))) {
+    return bad_signature("RSA signature must be " + std::to_string(EVP_PKEY_get_size(pkey)) + " bytes, got " +
+                         std::to_string(sig.size()));
+  }
+
+  const EVP_MD* md = digest(info->digest);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
+  if (!md || !ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, pkey) != 1)
+    return bad_signature("cannot set up verification");
+  if (info->family == Family::rsa_pss &&
+      (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+       EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1 ||
+       // RFC 7518 3.5: the salt is exactly the digest length; DIGEST makes OpenSSL insist on that.
+       EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))
+    return bad_signature("cannot set up PSS verification");
+  const int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                                  reinterpret_cast<const unsigned char*>(jws.signing_input.data()),
+                                  jws.signing_input.size());
+  if (rc != 1) return bad_signature("signature does not verify with key \"" + key.kid + "\"");
+  return Ok{};
+}
+
+Result<Jws> verify_jwt(std::string_view compact, const std::vector<Jwk>& keys) {
+  auto jws = parse_jws(compact);
+  if (!jws) return jws.error();
+  auto key = select_key(*jws, keys);
+  if (!key) return key.error();
+  auto verified = verify_jws_signature(*jws, **key);
+  if (!verified) return verified.error();
+  return jws;
+}
+
+}  // namespace kinde

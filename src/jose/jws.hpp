@@ -1,0 +1,44 @@
+// Compact JWS (RFC 7515) parsing and signature verification for JWTs, with a fixed algorithm allow-list.
+// Keys embedded in or referenced by the header (jwk, jku, x5u, x5c) are never used: keys come from the JWKS.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "jose/jwk.hpp"
+#include "util/result.hpp"
+
+namespace kinde {
+
+// Largest compact token accepted (bytes): bounds the work an attacker can cause per request.
+inline constexpr std::size_t kMaxJwsSize = 16 * 1024;
+
+// A parsed, not yet verified, compact JWS. `signing_input` is "<header b64>.<payload b64>" as received;
+// `signature` holds the decoded signature bytes. Duplicate JSON members: the last one wins (RFC 7515 4).
+struct Jws {
+  nlohmann::json header, payload;
+  std::string alg, kid, signing_input, signature;
+};
+
+// Compact JWS: exactly three base64url parts, header and payload JSON objects, total size <= 16 KiB,
+// "crit" header rejected. Errors: "jwt_malformed" (with a detail saying which part).
+Result<Jws> parse_jws(std::string_view compact);
+// The allow-list: RS256 RS384 RS512 PS256 ES256 ES384. "none" and every HS* are never allowed.
+bool is_allowed_alg(std::string_view alg);
+// True when alg is allowed and a key of this kty (and crv, for EC) can verify it.
+bool alg_fits_key(std::string_view alg, std::string_view kty, std::string_view crv);
+// Chooses the key: by kid when the token has one ("jwt_unknown_kid" if absent: caller may re-fetch JWKS);
+// without kid, the only key whose kty fits the alg ("jwt_ambiguous_key" if several). A token alg off the
+// allow-list gives "jwt_alg_not_allowed" before any lookup (so such tokens never trigger a JWKS re-fetch).
+Result<const Jwk*> select_key(const Jws& jws, const std::vector<Jwk>& keys);
+// Verifies the signature: alg on the allow-list ("jwt_alg_not_allowed"), key type matching the alg and the
+// key's own "alg" if set ("jwt_key_mismatch"), EVP_DigestVerify with PKCS1 / PSS(salt=digest length) /
+// ECDSA raw r||s converted to DER ("jwt_bad_signature").
+Result<void> verify_jws_signature(const Jws& jws, const Jwk& key);
+// parse + select + verify in one call, returning the payload.
+Result<Jws> verify_jwt(std::string_view compact, const std::vector<Jwk>& keys);
+
+}  // namespace kinde

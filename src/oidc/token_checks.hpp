@@ -1,0 +1,45 @@
+// Claim checks on verified JWT payloads: ID tokens (OpenID Connect Core 3.1.3.7) and bearer access tokens.
+// Pure functions: the time is passed in, nothing is fetched. Signature verification is jose/jws.hpp's job.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "util/result.hpp"
+
+namespace kinde {
+
+struct IdTokenExpectations {
+  std::string issuer, client_id, nonce;
+  std::int64_t now = 0;
+  std::int64_t leeway = 60;
+};
+
+// OpenID Connect Core 3.1.3.7 checks on a verified payload, each failure its own code, detail with expected
+// and actual values: token_bad_iss, token_no_aud / token_bad_aud (aud string or array must contain client_id,
+// OR azp equal to client_id is accepted when aud lacks it — Kinde's aud is unconfirmed), token_bad_azp (azp present
+// and != client_id), token_expired (exp missing or exp+leeway <= now), token_not_yet_valid (nbf-leeway > now),
+// token_no_iat (missing/non-numeric), token_iat_future (iat-leeway > now), token_no_sub (missing/empty/non-string),
+// token_bad_nonce (nonce missing or not equal — compare in constant time; if expectations.nonce is empty,
+// nonce is not checked: used for refreshed ID tokens).
+// Numeric dates may be integers or floats (fractions are dropped); an nbf that is present but not a number
+// is token_not_yet_valid. aud missing, null, "" or [] is token_no_aud.
+Result<void> check_id_token_claims(const nlohmann::json& payload, const IdTokenExpectations& expect);
+
+struct AccessTokenExpectations {
+  std::string issuer, audience;
+  std::int64_t now = 0;
+  std::int64_t leeway = 60;
+};
+
+// Bearer access token checks (RFC 9068 spirit): iss equal, exp/nbf with leeway, sub or client id present is NOT required,
+// aud must contain `audience` when audience is non-empty (token_bad_aud).
+// Codes: token_bad_iss, token_expired (exp missing too), token_not_yet_valid, token_bad_aud (aud missing too).
+Result<void> check_access_token_claims(const nlohmann::json& payload, const AccessTokenExpectations& expect);
+
+// Constant-time string equality (CRYPTO_memcmp; different lengths -> false without early exit on content).
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace kinde
