@@ -525,7 +525,7 @@ test('the signing key persists across a restart with the same RFC 7638 kid', asy
   const first = await startIdp(env);
   t.after(() => first.stop());
   const jwks1 = (await fetchJson(`${first.issuer}/.well-known/jwks`)).json;
-  await first.stop();
+  assert.deepEqual(await first.stop(), { code: 0, signal: null }, 'SIGTERM is a clean exit');
 
   const stored = JSON.parse(await readFile(env.IDP_KEY_FILE, 'utf8'));
   const thumb = b64url(createHash('sha256').update(JSON.stringify({ e: stored.e, kty: 'RSA', n: stored.n })).digest());
