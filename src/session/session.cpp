@@ -57,14 +57,15 @@ class MemorySessionStore : public SessionStore {
                                         const std::function<bool(std::optional<Session>&)>& fn) override {
     auto loaded = load(id, now);
     if (!loaded) return loaded.error();
-    std::optional<Session> s = std::move(*loaded);
-    bool existed = s.has_value();
-    if (fn(s)) {
-      if (s) {
-        if (auto r = save(*s); !r) return r.error();
-      } else if (existed) {
-        map_.erase(id);
-      }
+    const std::optional<Session> before = *loaded;
+    std::optional<Session> s = before;
+    // fn returning false writes nothing, so the caller gets the stored state, not fn's scratch copy.
+    if (!fn(s)) return before;
+    if (s) {
+      if (s->id != id) return make_error("session_bad_id", "update may not change the session id (use rotate)");
+      if (auto r = save(*s); !r) return r.error();
+    } else if (before) {
+      map_.erase(id);
     }
     return s;
   }

@@ -47,7 +47,10 @@ class SessionStore {
 
   // Read-modify-write under an exclusive lock across processes: loads the session (nullopt if
   // absent/expired), calls fn; if fn returns true the (possibly changed) session is saved, and if
-  // fn sets the optional to nullopt the session is removed. Returns the session as it is after.
+  // fn sets the optional to nullopt the session is removed. Returns the session as stored after the
+  // call (fn returning false writes nothing and gets the loaded session back). fn may not change the
+  // id (Error "session_bad_id"; use rotate_session) and may not call the store for the same id (the
+  // file store holds its lock: that would deadlock).
   virtual Result<std::optional<Session>> update(
       const std::string& id, std::int64_t now,
       const std::function<bool(std::optional<Session>&)>& fn) = 0;

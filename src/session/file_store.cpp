@@ -1,0 +1,632 @@
+#include "session/file_store.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "session/sealed.hpp"
+#include "util/log.hpp"
+
+namespace kinde {
+
+// ---- FileOps: the real calls -------------------------------------------------------------------
+
+int FileOps::open(const char* path, int flags, mode_t mode) {
+  int fd;
+  do fd = ::open(path, flags, mode); while (fd == -1 && errno == EINTR);
+  return fd;
+}
+ssize_t FileOps::read(int fd, void* buf, std::size_t n) { return ::read(fd, buf, n); }
+ssize_t FileOps::write(int fd, const void* buf, std::size_t n) { return ::write(fd, buf, n); }
+int FileOps::fsync(int fd) { return ::fsync(fd); }
+int FileOps::close(int fd) { return ::close(fd); }
+int FileOps::rename(const char* from, const char* to) { return ::rename(from, to); }
+int FileOps::link(const char* from, const char* to) { return ::link(from, to); }
+int FileOps::unlink(const char* path) { return ::unlink(path); }
+int FileOps::mkdir(const char* path, mode_t mode) { return ::mkdir(path, mode); }
+int FileOps::fstat(int fd, struct stat* st) { return ::fstat(fd, st); }
+int FileOps::lstat(const char* path, struct stat* st) { return ::lstat(path, st); }
+int FileOps::stat(const char* path, struct stat* st) { return ::stat(path, st); }
+
+int FileOps::lock(int fd, bool wait) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 0;
+  // Open-file-description locks belong to the descriptor, not the process: closing some other
+  // descriptor of the same file cannot drop them, and two stores in one process exclude each other.
+#ifdef F_OFD_SETLKW
+  const int cmd = wait ? F_OFD_SETLKW : F_OFD_SETLK;
+#else
+  const int cmd = wait ? F_SETLKW : F_SETLK;
+#endif
+  int rc;
+  do rc = ::fcntl(fd, cmd, &fl); while (rc == -1 && errno == EINTR);
+  return rc;
+}
+
+int FileOps::list_dir(const char* path, std::vector<std::string>& names) {
+  DIR* d = ::opendir(path);
+  if (!d) return -1;
+  std::unique_ptr<DIR, int (*)(DIR*)> owner(d, &::closedir);
+  errno = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+    errno = 0;
+  }
+  return errno == 0 ? 0 : -1;
+}
+
+namespace {
+
+constexpr const char* kSecretName = ".secret";
+constexpr const char* kShardLockName = ".lock";
+constexpr std::string_view kTempPrefix = ".tmp-";
+constexpr std::size_t kSecretSize = 48;
+constexpr int kLockAttempts = 64;
+constexpr int kShards = 256;
+
+// A descriptor closed on scope exit through the store's FileOps.
+class Fd {
+ public:
+  Fd() = default;
+  Fd(FileOps* ops, int fd) : ops_(ops), fd_(fd) {}
+  Fd(Fd&& o) noexcept : ops_(o.ops_), fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      ops_ = o.ops_;
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  // Closes now and reports close's own result (it can carry a deferred write error).
+  int close() {
+    if (fd_ < 0) return 0;
+    int rc = ops_->close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  void reset() {
+    if (fd_ >= 0) {
+      int saved = errno;  // cleanup must not clobber the errno a caller is about to report
+      ops_->close(fd_);
+      errno = saved;
+    }
+    fd_ = -1;
+  }
+  FileOps* ops_ = nullptr;
+  int fd_ = -1;
+};
+
+std::string errno_text(int e) {
+  std::string t = std::strerror(e);
+  if (!t.empty() && t[0] >= 'A' && t[0] <= 'Z') t[0] = static_cast<char>(t[0] - 'A' + 'a');
+  return t;
+}
+
+Error unavailable(int e, const std::string& action, const std::string& where) {
+  return make_error("session_store_unavailable", errno_text(e) + " " + action + " (" + where + ")");
+}
+
+std::string hex(std::string_view bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 0x0f];
+  }
+  return out;
+}
+
+bool is_hash_name(std::string_view name) {
+  if (name.size() != 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::string trim_dir(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+std::string shard_name(int i) { return hex(std::string(1, static_cast<char>(i))); }
+
+// Reads a whole descriptor (capped just above the largest valid record); -1 with errno on error.
+int read_all(FileOps& ops, int fd, std::string& out) {
+  struct stat st {};
+  if (ops.fstat(fd, &st) != 0) return -1;
+  if (!S_ISREG(st.st_mode)) {
+    errno = EINVAL;
+    return -1;
+  }
+  // Records are never changed in place (writers rename a new file over them), so st_size is the
+  // final length and one read usually suffices.
+  const auto want = std::min<std::size_t>(static_cast<std::size_t>(st.st_size), kSealedMaxSize + 1);
+  out.assign(want, '\0');
+  std::size_t got = 0;
+  while (got < want) {
+    ssize_t n = ops.read(fd, out.data() + got, want - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  out.resize(got);
+  return 0;
+}
+
+int write_all(FileOps& ops, int fd, std::string_view data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ops.write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) {  // a write that makes no progress is a full device in all but name
+      errno = ENOSPC;
+      return -1;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+// True when fd still refers to the file at path (it was not replaced or removed meanwhile).
+bool same_file(FileOps& ops, int fd, const std::string& path) {
+  struct stat a {}, b {};
+  if (ops.fstat(fd, &a) != 0 || ops.lstat(path.c_str(), &b) != 0) return false;
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+class FileSessionStore : public SessionStore {
+ public:
+  FileSessionStore(const FileStoreOptions& o, std::shared_ptr<FileOps> ops, std::string key, Random& random,
+                   int start_shard)
+      : opt_(o), dir_(trim_dir(o.dir)), ops_(std::move(ops)), key_(std::move(key)), random_(random),
+        cursor_shard_(start_shard) {}
+
+  Result<std::optional<Session>> load(const std::string& id, std::int64_t now) override {
+    // A malformed cookie never reaches the file system.
+    if (!is_valid_session_id(id)) return std::optional<Session>{};
+    const Paths p = paths_for(id);
+    int raw = ops_->open(p.file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (raw < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return std::optional<Session>{};
+      if (errno == ELOOP) {
+        log_warn("session file " + p.file + " is a symlink; ignored");
+        return std::optional<Session>{};
+      }
+      return unavailable(errno, "reading session", p.shard);
+    }
+    Fd fd(ops_.get(), raw);
+    std::string blob;
+    if (read_all(*ops_, fd.get(), blob) != 0) return unavailable(errno, "reading session", p.shard);
+    fd.close();
+    std::optional<Session> s = decode(blob, id, p);
+    if (s && session_expired(*s, opt_.limits, now)) {
+      // Removal re-checks under the lock: an update may have replaced the file since we read it.
+      if (auto r = remove_if_expired(p, id, now); !r) {
+        log_warn("could not remove expired session file " + p.file + ": " + r.error().detail);
+      }
+      return std::optional<Session>{};
+    }
+    return s;
+  }
+
+  Result<void> save(const Session& s) override {
+    if (!is_valid_session_id(s.id)) return make_error("session_bad_id", "refusing to save a malformed id");
+    const Paths p = paths_for(s.id);
+    const std::string blob = seal_session(s, key_, random_);
+    auto guard = acquire(p);
+    if (!guard) return guard.error();
+    return write_record(p, blob);
+  }
+
+  Result<std::optional<Session>> update(const std::string& id, std::int64_t now,
+                                        const std::function<bool(std::optional<Session>&)>& fn) override {
+    if (!is_valid_session_id(id)) {
+      std::optional<Session> none;
+      if (fn(none) && none) return make_error("session_bad_id", "refusing to save a malformed id");
+      return std::optional<Session>{};
+    }
+    const Paths p = paths_for(id);
+    auto guard = acquire(p);
+    if (!guard) return guard.error();
+    std::optional<Session> current;
+    bool stale = false;  // a file is there but holds an expired session
+    if (guard->on_file) {
+      std::string blob;
+      if (read_all(*ops_, guard->fd.get(), blob) != 0) return unavailable(errno, "reading session", p.shard);
+      current = decode(blob, id, p);
+      if (current && session_expired(*current, opt_.limits, now)) {
+        current.reset();
+        stale = true;
+      }
+    }
+    std::optional<Session> next = current;
+    if (!fn(next)) {
+      if (stale) unlink_logged(p.file);
+      return current;
+    }
+    if (next) {
+      if (next->id != id) return make_error("session_bad_id", "update may not change the session id (use rotate)");
+      const std::string blob = seal_session(*next, key_, random_);
+      if (auto r = write_record(p, blob); !r) return r.error();
+      return next;
+    }
+    if (guard->on_file && ops_->unlink(p.file.c_str()) != 0 && errno != ENOENT) {
+      return unavailable(errno, "removing session", p.shard);
+    }
+    return std::optional<Session>{};
+  }
+
+  Result<void> remove(const std::string& id) override {
+    if (!is_valid_session_id(id)) return Ok{};
+    const Paths p = paths_for(id);
+    auto guard = acquire(p);
+    if (!guard) return guard.error();
+    if (guard->on_file && ops_->unlink(p.file.c_str()) != 0 && errno != ENOENT) {
+      return unavailable(errno, "removing session", p.shard);
+    }
+    return Ok{};
+  }
+
+  Result<std::size_t> collect_expired(std::int64_t now, std::size_t budget) override {
+    std::size_t removed = 0;
+    if (budget == 0) {
+      for (int i = 0; i < kShards; ++i) {
+        auto r = sweep_shard(i, now, "", SIZE_MAX, SIZE_MAX, removed);
+        if (!r) return r.error();
+      }
+      return removed;
+    }
+    // Bounded: resume where the last call of this process stopped, examine at most
+    // gc_examine_limit entries (an empty or missing shard counts as one), stop at budget.
+    const std::size_t limit = std::max<std::size_t>(opt_.gc_examine_limit, 1);
+    std::size_t examined = 0;
+    for (int visited = 0; visited <= kShards && examined < limit && removed < budget; ++visited) {
+      auto r = sweep_shard(cursor_shard_, now, cursor_name_, limit - examined, budget, removed);
+      if (!r) return r.error();
+      examined += r->examined;
+      if (r->finished) {
+        cursor_shard_ = (cursor_shard_ + 1) % kShards;
+        cursor_name_.clear();
+      } else {
+        cursor_name_ = r->last_name;
+      }
+    }
+    return removed;
+  }
+
+  const SessionLimits& limits() const override { return opt_.limits; }
+
+ private:
+  struct Paths {
+    std::string shard;  // dir/ab
+    std::string file;   // dir/ab/<hash>
+    std::string hash;
+  };
+
+  // A held exclusive lock: on the session file's current inode (the file exists; fd reads it),
+  // or on the shard's lock file while the session file is absent (creation is serialised there).
+  struct Guard {
+    Fd fd;
+    bool on_file = false;
+  };
+
+  struct SweepResult {
+    std::size_t examined = 0;
+    bool finished = true;
+    std::string last_name;
+  };
+
+  Paths paths_for(const std::string& id) const {
+    Paths p;
+    p.hash = session_id_hash(id);
+    p.shard = dir_ + "/" + p.hash.substr(0, 2);
+    p.file = p.shard + "/" + p.hash;
+    return p;
+  }
+
+  std::optional<Session> decode(const std::string& blob, const std::string& id, const Paths& p) const {
+    auto r = open_session(blob, key_, id);
+    if (!r) {
+      log_warn("session file " + p.file + " ignored: " + r.error().detail);
+      return std::nullopt;
+    }
+    return std::move(r).value();
+  }
+
+  void unlink_logged(const std::string& path) {
+    if (ops_->unlink(path.c_str()) != 0 && errno != ENOENT) {
+      log_warn("could not remove session file " + path + ": " + errno_text(errno));
+    }
+  }
+
+  // Lock protocol: writers only ever replace a session file by rename while holding the lock on
+  // the inode being replaced, and only create one while holding the shard lock with the file
+  // absent. So after locking, re-checking that the path still names our inode (or is still
+  // absent) proves nobody else is mid-way through changing it.
+  Result<Guard> acquire(const Paths& p) {
+    const std::string shard_lock = p.shard + "/" + kShardLockName;
+    for (int attempt = 0; attempt < kLockAttempts; ++attempt) {
+      int raw = ops_->open(p.file.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+      if (raw >= 0) {
+        Guard g{Fd(ops_.get(), raw), true};
+        if (ops_->lock(raw, true) != 0) return unavailable(errno, "locking session", p.shard);
+        if (same_file(*ops_, raw, p.file)) return g;
+        continue;  // replaced or removed while we waited: lock the new one
+      }
+      if (errno != ENOENT) return unavailable(errno, "opening session", p.shard);
+      int lraw = ops_->open(shard_lock.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (lraw < 0 && errno == ENOENT) {
+        if (ops_->mkdir(p.shard.c_str(), 0700) != 0 && errno != EEXIST) {
+          return unavailable(errno, "creating session directory", p.shard);
+        }
+        lraw = ops_->open(shard_lock.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+      }
+      if (lraw < 0) return unavailable(errno, "creating lock file", p.shard);
+      Guard g{Fd(ops_.get(), lraw), false};
+      if (ops_->lock(lraw, true) != 0) return unavailable(errno, "locking session", p.shard);
+      struct stat st {};
+      if (ops_->lstat(p.file.c_str(), &st) != 0) {
+        if (errno == ENOENT) return g;
+        return unavailable(errno, "checking session", p.shard);
+      }
+      // Created by someone else while we waited: go round and lock that file instead.
+    }
+    return make_error("session_store_unavailable", "session lock kept changing hands (" + p.shard + ")");
+  }
+
+  // Temp file in the same directory, synced, renamed into place; on any failure the temp file is
+  // removed and the previous record is untouched.
+  Result<void> write_record(const Paths& p, const std::string& blob) {
+    const std::string tmp = p.shard + "/" + std::string(kTempPrefix) + p.hash + "-" + hex(random_.bytes(8));
+    int raw = ops_->open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (raw < 0) return unavailable(errno, "creating session file", p.shard);
+    Fd fd(ops_.get(), raw);
+    auto fail = [&](const char* action) -> Result<void> {
+      const int e = errno;
+      fd.close();
+      ops_->unlink(tmp.c_str());
+      return unavailable(e, action, p.shard);
+    };
+    if (write_all(*ops_, fd.get(), blob) != 0) return fail("writing session");
+    if (opt_.fsync && ops_->fsync(fd.get()) != 0) return fail("writing session");
+    if (fd.close() != 0) return fail("writing session");
+    if (ops_->rename(tmp.c_str(), p.file.c_str()) != 0) return fail("renaming session");
+    return Ok{};
+  }
+
+  Result<void> remove_if_expired(const Paths& p, const std::string& id, std::int64_t now) {
+    auto guard = acquire(p);
+    if (!guard) return guard.error();
+    if (!guard->on_file) return Ok{};
+    std::string blob;
+    if (read_all(*ops_, guard->fd.get(), blob) != 0) return unavailable(errno, "reading session", p.shard);
+    auto s = open_session(blob, key_, id);
+    if (s && session_expired(*s, opt_.limits, now) && ops_->unlink(p.file.c_str()) != 0 && errno != ENOENT) {
+      return unavailable(errno, "removing session", p.shard);
+    }
+    return Ok{};
+  }
+
+  // Examines entries of one shard whose names sort after `after`, at most `max_examine`, removing
+  // expired sessions until `removed` reaches `budget`.
+  Result<SweepResult> sweep_shard(int shard, std::int64_t now, const std::string& after, std::size_t max_examine,
+                                  std::size_t budget, std::size_t& removed) {
+    SweepResult res;
+    const std::string sdir = dir_ + "/" + shard_name(shard);
+    std::vector<std::string> names;
+    if (ops_->list_dir(sdir.c_str(), names) != 0) {
+      res.examined = 1;
+      if (errno == ENOENT) return res;
+      return unavailable(errno, "listing sessions", sdir);
+    }
+    std::sort(names.begin(), names.end());
+    auto it = after.empty() ? names.begin() : std::upper_bound(names.begin(), names.end(), after);
+    if (it == names.end()) res.examined = 1;
+    for (; it != names.end(); ++it) {
+      if (res.examined >= max_examine || removed >= budget) {
+        res.finished = false;
+        return res;
+      }
+      ++res.examined;
+      res.last_name = *it;
+      const std::string path = sdir + "/" + *it;
+      if (it->compare(0, kTempPrefix.size(), kTempPrefix) == 0) {
+        sweep_temp(path, now);
+      } else if (is_hash_name(*it) && sweep_session(path, now)) {
+        ++removed;
+      }
+    }
+    return res;
+  }
+
+  // A temp file survives only a writer killed between create and rename.
+  void sweep_temp(const std::string& path, std::int64_t now) {
+    struct stat st {};
+    if (ops_->lstat(path.c_str(), &st) == 0 && now - static_cast<std::int64_t>(st.st_mtime) > opt_.stray_temp_age) {
+      unlink_logged(path);
+    }
+  }
+
+  // Removes the session file at path when its header says it is expired. Never waits for a lock:
+  // a locked session is in use, so not worth a request's time.
+  bool sweep_session(const std::string& path, std::int64_t now) {
+    int raw = ops_->open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (raw < 0) return false;
+    Fd fd(ops_.get(), raw);
+    if (ops_->lock(raw, false) != 0 || !same_file(*ops_, raw, path)) return false;
+    char buf[kSealedHeaderSize];
+    ssize_t n = ops_->read(raw, buf, sizeof buf);
+    Session h;
+    bool expired;
+    if (n == static_cast<ssize_t>(sizeof buf) &&
+        peek_session_header(std::string_view(buf, sizeof buf), h.created, h.last_used)) {
+      expired = session_expired(h, opt_.limits, now);
+    } else {
+      // Not a record of ours (torn by hand, another format): garbage once older than any session.
+      struct stat st {};
+      const std::int64_t horizon = std::max(opt_.limits.idle_timeout, opt_.limits.max_age);
+      expired = ops_->fstat(raw, &st) == 0 && now - static_cast<std::int64_t>(st.st_mtime) > horizon;
+      if (expired) {
+        unlink_logged(path);
+        return false;  // not a session: does not count against the budget
+      }
+    }
+    if (!expired) return false;
+    if (ops_->unlink(path.c_str()) != 0) return false;
+    return true;
+  }
+
+  FileStoreOptions opt_;
+  std::string dir_;
+  std::shared_ptr<FileOps> ops_;
+  std::string key_;
+  Random& random_;
+  int cursor_shard_;
+  std::string cursor_name_;
+};
+
+// mkdir -p: parents as 0755 (they hold nothing secret), the session directory itself 0700.
+Result<void> make_dirs(FileOps& ops, const std::string& dir) {
+  std::string partial;
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = dir.find('/', pos + 1);
+    partial = dir.substr(0, pos);
+    if (partial.empty()) continue;
+    const bool last = pos == std::string::npos;
+    if (ops.mkdir(partial.c_str(), last ? 0700 : 0755) != 0 && errno != EEXIST) {
+      return unavailable(errno, "creating session directory", partial);
+    }
+  }
+  return Ok{};
+}
+
+Result<void> check_owner_and_mode(const struct stat& st, const std::string& what, mode_t forbidden,
+                                  const char* forbidden_text) {
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me) {
+    return make_error("session_dir_unsafe", what + " is owned by uid " + std::to_string(st.st_uid) +
+                                                " but the app runs as uid " + std::to_string(me));
+  }
+  if ((st.st_mode & forbidden) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return make_error("session_dir_unsafe", what + " is " + forbidden_text + " (mode " + mode + "); chmod " +
+                                                (S_ISDIR(st.st_mode) ? "700 " : "600 ") + what);
+  }
+  return Ok{};
+}
+
+// The key file: read when present (checked like the directory), else created atomically. link()
+// fails when the name exists, so two processes starting at once agree on one secret.
+Result<std::string> load_or_create_secret(FileOps& ops, Random& random, const std::string& dir) {
+  const std::string path = dir + "/" + kSecretName;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int raw = ops.open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (raw >= 0) {
+      Fd fd(&ops, raw);
+      struct stat st {};
+      if (ops.fstat(raw, &st) != 0) return unavailable(errno, "reading session secret", path);
+      if (auto r = check_owner_and_mode(st, path, 077, "readable or writable by group or others"); !r) return r.error();
+      std::string secret;
+      if (read_all(ops, raw, secret) != 0) return unavailable(errno, "reading session secret", path);
+      if (secret.size() < 32) {
+        return make_error("session_store_unavailable", path + " holds " + std::to_string(secret.size()) +
+                                                           " bytes, fewer than 32; delete it to create a new one (all sessions end)");
+      }
+      return secret;
+    }
+    if (errno != ENOENT) return unavailable(errno, "opening session secret", path);
+
+    const std::string tmp = dir + "/" + std::string(kTempPrefix) + "secret-" + hex(random.bytes(8));
+    const std::string secret = random.bytes(kSecretSize);
+    int wraw = ops.open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (wraw < 0) return unavailable(errno, "creating session secret", dir);
+    Fd fd(&ops, wraw);
+    if (write_all(ops, wraw, secret) != 0 || ops.fsync(wraw) != 0 || fd.close() != 0) {
+      const int e = errno;
+      fd.close();
+      ops.unlink(tmp.c_str());
+      return unavailable(e, "writing session secret", dir);
+    }
+    const int rc = ops.link(tmp.c_str(), path.c_str());
+    const int e = errno;
+    ops.unlink(tmp.c_str());
+    if (rc == 0) return secret;
+    if (e != EEXIST) return unavailable(e, "creating session secret", path);
+    // Another process won the race: read its secret.
+  }
+  return make_error("session_store_unavailable", "session secret appeared and vanished (" + path + ")");
+}
+
+// With a configured secret nothing else proves the directory writable: create and remove a file.
+Result<void> probe_writable(FileOps& ops, Random& random, const std::string& dir) {
+  const std::string tmp = dir + "/" + std::string(kTempPrefix) + "probe-" + hex(random.bytes(8));
+  int raw = ops.open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (raw < 0) return unavailable(errno, "writing in session directory", dir);
+  ops.close(raw);
+  if (ops.unlink(tmp.c_str()) != 0) return unavailable(errno, "removing a file in session directory", dir);
+  return Ok{};
+}
+
+}  // namespace
+
+std::string session_file_path(const std::string& dir, const std::string& id) {
+  const std::string h = session_id_hash(id);
+  return trim_dir(dir) + "/" + h.substr(0, 2) + "/" + h;
+}
+
+Result<std::unique_ptr<SessionStore>> open_file_session_store(const FileStoreOptions& options, Random& random) {
+  std::shared_ptr<FileOps> ops = options.ops ? options.ops : std::make_shared<FileOps>();
+  const std::string dir = trim_dir(options.dir);
+  if (dir.empty()) return make_error("session_store_unavailable", "no session directory configured");
+  if (!options.secret.empty() && options.secret.size() < 32) {
+    return make_error("session_secret_weak", "KINDE_SESSION_SECRET must be at least 32 bytes (" +
+                                                 std::to_string(options.secret.size()) + " given)");
+  }
+
+  struct stat st {};
+  if (ops->stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) return unavailable(errno, "checking session directory", dir);
+    if (auto r = make_dirs(*ops, dir); !r) return r.error();
+    if (ops->stat(dir.c_str(), &st) != 0) return unavailable(errno, "checking session directory", dir);
+  }
+  if (!S_ISDIR(st.st_mode)) return make_error("session_store_unavailable", dir + " is not a directory");
+  if (auto r = check_owner_and_mode(st, dir, 022, "writable by group or others"); !r) return r.error();
+
+  std::string material;
+  if (options.secret.empty()) {
+    auto s = load_or_create_secret(*ops, random, dir);
+    if (!s) return s.error();
+    material = std::move(s).value();
+  } else {
+    if (auto r = probe_writable(*ops, random, dir); !r) return r.error();
+    material = options.secret;
+  }
+  std::string key = derive_session_key(material);
+  const int start_shard = static_cast<unsigned char>(random.bytes(1)[0]);
+  return std::unique_ptr<SessionStore>(
+      std::make_unique<FileSessionStore>(options, std::move(ops), std::move(key), random, start_shard));
+}
+
+}  // namespace kinde
