@@ -1,0 +1,217 @@
+#include "app/app.hpp"
+
+#include <exception>
+
+#include "util/log.hpp"
+#include "util/url.hpp"
+
+namespace kinde {
+namespace {
+
+enum Method : unsigned { GET = 1, POST = 2, HEAD = 4 };
+
+enum class Access {
+  open,      // anyone; session loaded if present (home page shows either view)
+  api,       // session or bearer token required; 401 JSON otherwise (checked before validation)
+};
+
+using Handler = Response (*)(App&, Ctx&);
+
+struct Route {
+  const char* path;   // exact path, or a prefix when it ends in '/'+'*'
+  unsigned methods;
+  Handler handler;
+  Access access;
+};
+
+// Ordered: the first match wins. Exact paths come first; the only pattern ("/items/*") is last so
+// "/items" alone is a 404, as in FastAPI.
+const Route kRoutes[] = {
+    {"/", GET | HEAD, handle_home, Access::open},
+    {"/healthz", GET | HEAD, handle_healthz, Access::open},
+    {"/login", GET | HEAD, handle_login, Access::open},
+    {"/register", GET | HEAD, handle_login, Access::open},
+    {"/create-org", GET | HEAD, handle_login, Access::open},
+    {"/callback", GET, handle_callback, Access::open},
+    {"/logout", GET | POST, handle_logout, Access::open},
+    {"/api/auth/login", GET | HEAD, handle_login, Access::open},
+    {"/api/auth/register", GET | HEAD, handle_login, Access::open},
+    {"/api/auth/kinde_callback", GET, handle_callback, Access::open},
+    {"/api/auth/logout", GET | POST, handle_logout, Access::open},
+    {"/api/me", GET, handle_me, Access::api},
+    {"/items/*", GET, handle_items, Access::api},
+};
+
+unsigned method_bit(const std::string& m) {
+  if (m == "GET") return GET;
+  if (m == "POST") return POST;
+  if (m == "HEAD") return HEAD;
+  return 0;
+}
+
+// Matches a route path; fills params for "/prefix/*" (one non-empty segment).
+bool match(const char* pattern, const std::string& path, std::vector<std::string>& params) {
+  std::string_view p(pattern);
+  if (p.size() >= 2 && p.substr(p.size() - 2) == "/*") {
+    std::string_view prefix = p.substr(0, p.size() - 1);  // keeps the slash
+    if (path.size() <= prefix.size() || path.compare(0, prefix.size(), prefix) != 0) return false;
+    std::string rest = path.substr(prefix.size());
+    if (rest.find('/') != std::string::npos) return false;
+    params.assign(1, rest);
+    return true;
+  }
+  return path == p;
+}
+
+std::string origin_of(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return {};
+  auto slash = url.find('/', scheme + 3);
+  return slash == std::string::npos ? url : url.substr(0, slash);
+}
+
+}  // namespace
+
+App::App(AppParts parts) : p_(std::move(parts)) { form_action_origin_ = origin_of(p_.config.issuer); }
+
+std::string App::url(const Request& req, const std::string& path) const { return req.script_name + path; }
+
+std::string App::cookie_path(const Request& req) const {
+  const std::string& s = req.script_name;
+  // Behind a shared-hosting rewrite SCRIPT_NAME is ".../kinde.fcgi" while the browser sees the folder.
+  auto ends_with = [&](std::string_view suf) {
+    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+  };
+  if (ends_with(".fcgi") || ends_with(".cgi")) {
+    auto slash = s.rfind('/');
+    return slash == std::string::npos || slash == 0 ? "/" : s.substr(0, slash);
+  }
+  return s.empty() ? "/" : s;
+}
+
+std::string App::session_cookie(const Request& req, const std::string& id, bool expire) const {
+  std::string c = p_.config.cookie_name + "=" + (expire ? std::string() : id) + "; Path=" + cookie_path(req) +
+                  "; HttpOnly; SameSite=Lax";
+  if (p_.config.cookie_secure) c += "; Secure";
+  if (expire) c += "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
+  return c;
+}
+
+std::string App::home_url(const Request& req) const {
+  if (!p_.config.logout_url.empty()) return p_.config.logout_url;
+  std::string base = cookie_path(req) == "/" ? "" : cookie_path(req);
+  return origin_of(p_.config.callback_url) + base + "/";
+}
+
+Response App::page(const Request& req, int status, const std::string& tmpl, nlohmann::json ctx) {
+  ctx["base"] = req.script_name;
+  ctx["urls"] = {{"home", url(req, "/")},         {"login", url(req, "/login")},
+                 {"register", url(req, "/register")}, {"logout", url(req, "/logout")},
+                 {"me", url(req, "/api/me")},       {"items", url(req, "/items/42")}};
+  // Static files are served by the web server from the site root (htdocs/).
+  ctx["static"] = "";
+  auto html = p_.view->render(tmpl, ctx);
+  if (!html) {
+    log_error("template " + tmpl + ": " + html.error().detail);
+    Response r;
+    r.status = 500;
+    r.set_header("Content-Type", "text/plain; charset=utf-8");
+    r.body = "500 Internal Server Error: a page template is missing; see the error log.\n";
+    return r;
+  }
+  Response r;
+  r.status = status;
+  r.set_header("Content-Type", "text/html; charset=utf-8");
+  r.body = std::move(*html);
+  return r;
+}
+
+Response App::error_page(const Request& req, int status, const std::string& title, const std::string& message) {
+  if (req.wants_json()) {
+    nlohmann::json j = {{"detail", message}};
+    return json_response(status, j.dump());
+  }
+  return page(req, status, "error", {{"status", status}, {"title", title}, {"message", message}});
+}
+
+Response App::handle(const Request& req) {
+  Ctx ctx(req);
+  Response r;
+  try {
+    ctx.now = p_.clock->now();
+    r = dispatch(ctx);
+  } catch (const std::exception& e) {
+    log_error(std::string("unexpected error handling ") + req.method + " " + req.path_info + ": " + e.what());
+    r = error_page(req, 500, "Something went wrong", "The server hit an unexpected error. Please try again.");
+  } catch (...) {
+    log_error("unexpected non-standard exception handling " + req.path_info);
+    r = Response{};
+    r.status = 500;
+    r.body = "500 Internal Server Error\n";
+  }
+  for (auto& c : ctx.set_cookies) r.cookies.push_back(std::move(c));
+  finish(req, r);
+  return r;
+}
+
+void App::finish(const Request& req, Response& r) const {
+  (void)req;
+  std::string csp = "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
+                    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+  if (!form_action_origin_.empty()) csp += " " + form_action_origin_;
+  r.set_header("Content-Security-Policy", csp);
+  r.set_header("X-Content-Type-Options", "nosniff");
+  r.set_header("X-Frame-Options", "DENY");
+  r.set_header("Referrer-Policy", "no-referrer");
+  if (r.header("Cache-Control").empty()) r.set_header("Cache-Control", "no-store");
+  if (r.header("Content-Type").empty()) r.set_header("Content-Type", "text/plain; charset=utf-8");
+}
+
+Response App::dispatch(Ctx& ctx) {
+  const Request& req = ctx.req;
+  if (req.bad) {
+    log_info("bad request " + req.method + " " + req.path_info + ": " + req.bad->second);
+    return error_page(req, req.bad->first, "Bad request", req.bad->second);
+  }
+  bool path_matched = false;
+  for (const Route& route : kRoutes) {
+    std::vector<std::string> params;
+    if (!match(route.path, req.path_info, params)) continue;
+    path_matched = true;
+    if ((route.methods & method_bit(req.method)) == 0) continue;
+    ctx.params = std::move(params);
+    ctx.session = load_session(ctx);
+    if (ctx.store_error) {
+      return error_page(req, 503, "Sign-in is unavailable",
+                        "The session store is unavailable: " + ctx.store_error->detail +
+                            ". Existing sessions are kept; please try again shortly.");
+    }
+    if (route.access == Access::api && ctx.bearer_error) {
+      nlohmann::json j = {{"detail", "Invalid token: " + ctx.bearer_error->detail}};
+      Response r = json_response(401, j.dump());
+      r.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      return r;
+    }
+    if (route.access == Access::api && !ctx.identity) {
+      Response r = json_response(401, R"({"detail":"Not authenticated"})");
+      r.set_header("WWW-Authenticate", "Bearer");
+      return r;
+    }
+    return route.handler(*this, ctx);
+  }
+  if (path_matched) {
+    Response r = error_page(req, 405, "Method not allowed", "Method Not Allowed");
+    r.set_header("Allow", "GET, POST");
+    return r;
+  }
+  return error_page(req, 404, "Page not found", "Not Found");
+}
+
+Response handle_healthz(App&, Ctx&) {
+  Response r;
+  r.set_header("Content-Type", "text/plain; charset=utf-8");
+  r.body = "ok";
+  return r;
+}
+
+}  // namespace kinde

@@ -1,0 +1,98 @@
+// App: turns a Request into a Response. App::handle is the one place that catches.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cgi/request.hpp"
+#include "cgi/response.hpp"
+#include "config/config.hpp"
+#include "oidc/client.hpp"
+#include "session/session.hpp"
+#include "util/clock.hpp"
+#include "util/random.hpp"
+#include "view/view.hpp"
+
+namespace kinde {
+
+// Who is calling: a browser session or a machine's bearer token.
+struct Identity {
+  bool from_bearer = false;
+  std::string session_id;           // "" for bearer
+  nlohmann::json user;              // {id, given_name, family_name, email, picture} (session only)
+  nlohmann::json access_claims;     // verified access-token claims (may be empty for opaque tokens)
+  nlohmann::json id_claims;         // ID-token claims (session only)
+};
+
+// Per-request state handed to handlers.
+struct Ctx {
+  explicit Ctx(const Request& r) : req(r) {}
+  const Request& req;
+  std::int64_t now = 0;
+  std::optional<Session> session;   // loaded (and refreshed) session, if any
+  std::optional<Identity> identity; // set for a signed-in session or a valid bearer token
+  std::vector<std::string> params;  // path parameters ("/items/{id}" -> id)
+  std::vector<std::string> set_cookies;  // cookies to add to the response (session rotation, expiry)
+  std::optional<Error> store_error;      // the session store failed (answered 503)
+  std::optional<Error> bearer_error;     // an Authorization: Bearer token was present and invalid
+};
+
+struct AppParts {
+  Config config;
+  const Clock* clock = nullptr;
+  Random* random = nullptr;
+  SessionStore* sessions = nullptr;
+  std::shared_ptr<const View> view;
+  OidcClient* oidc = nullptr;
+};
+
+class App {
+ public:
+  explicit App(AppParts parts);
+  // Handles one request; never throws (anything unexpected becomes a logged 500 page).
+  Response handle(const Request& req);
+
+  const Config& config() const { return p_.config; }
+  AppParts& parts() { return p_; }
+
+  // --- helpers shared by the handlers (src/app/*.cpp) ---
+  // URL path inside the app: base_path() + path ("/login" -> "/app/login").
+  std::string url(const Request& req, const std::string& path) const;
+  // The path the session cookie is scoped to.
+  std::string cookie_path(const Request& req) const;
+  // Set-Cookie value for the session cookie (empty id + expire=true clears it).
+  std::string session_cookie(const Request& req, const std::string& id, bool expire) const;
+  // Absolute URL of the app's home (origin of KINDE_CALLBACK_URL + base path + "/").
+  std::string home_url(const Request& req) const;
+  // An HTML page from a template, with the common context (urls, app name) merged in.
+  Response page(const Request& req, int status, const std::string& tmpl, nlohmann::json ctx);
+  // The error page (HTML) or a JSON {"detail": ...} for API clients.
+  Response error_page(const Request& req, int status, const std::string& title, const std::string& message);
+  // The session attached to this request's cookie (loaded, idle time touched), if any.
+  std::optional<Session> load_session(Ctx& ctx);
+
+ private:
+  Response dispatch(Ctx& ctx);
+  void finish(const Request& req, Response& r) const;
+  AppParts p_;
+  std::string form_action_origin_;
+};
+
+// Handlers: one file each under src/app/.
+Response handle_home(App& app, Ctx& ctx);
+Response handle_healthz(App& app, Ctx& ctx);
+Response handle_login(App& app, Ctx& ctx);     // also /register, /create-org (by path)
+Response handle_callback(App& app, Ctx& ctx);
+Response handle_logout(App& app, Ctx& ctx);
+Response handle_items(App& app, Ctx& ctx);
+Response handle_me(App& app, Ctx& ctx);
+
+// Builds the user's display values: full name, initials (UTF-8 aware), picture.
+nlohmann::json user_view(const nlohmann::json& user);
+// Initials from given and family name: first UTF-8 character of each, upper-cased when ASCII.
+std::string initials(const std::string& given, const std::string& family, const std::string& email);
+
+}  // namespace kinde

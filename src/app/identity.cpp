@@ -1,0 +1,141 @@
+// Who is calling: the session cookie (with token refresh) or an Authorization: Bearer token.
+#include "app/app.hpp"
+#include "util/log.hpp"
+
+namespace kinde {
+namespace {
+
+constexpr std::int64_t kRefreshMargin = 60;   // refresh this many seconds before the access token expires
+constexpr std::int64_t kTouchInterval = 60;   // write last_used at most once a minute (idle timeout is coarse)
+
+Identity identity_from_session(const Session& s) {
+  Identity id;
+  id.session_id = s.id;
+  id.user = s.data.value("user", nlohmann::json::object());
+  id.access_claims = s.data.value("access_claims", nlohmann::json::object());
+  id.id_claims = s.data.value("id_claims", nlohmann::json::object());
+  return id;
+}
+
+bool needs_refresh(const Session& s, std::int64_t now) {
+  const auto& t = s.data.value("tokens", nlohmann::json::object());
+  std::int64_t exp = t.value("expires_at", std::int64_t{0});
+  return exp != 0 && exp - kRefreshMargin <= now && !t.value("refresh_token", std::string()).empty();
+}
+
+// Refreshes the session's tokens inside the store's lock. Returns false when the provider
+// definitively refused (the session must end); true otherwise (refreshed, or kept for a retry).
+bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now) {
+  auto& tokens = s.data["tokens"];
+  auto fresh = oidc.refresh(tokens.value("refresh_token", std::string()));
+  if (!fresh) {
+    if (fresh.error().code == "token_error") {
+      log_info("refresh refused by provider (" + fresh.error().detail + "): ending session");
+      return false;
+    }
+    // Provider down or slow: keep the session; the next request retries.
+    log_warn("refresh failed, keeping session for a retry: " + fresh.error().code + ": " + fresh.error().detail);
+    return true;
+  }
+  if (!fresh->id_token.empty()) {
+    auto claims = oidc.verify_id_token(fresh->id_token, "", now);
+    if (!claims) {
+      log_warn("refreshed ID token rejected: " + claims.error().code + ": " + claims.error().detail);
+      return false;
+    }
+    // OpenID Connect Core 12.2: a refreshed ID token must keep iss and sub.
+    const auto& old = s.data.value("id_claims", nlohmann::json::object());
+    if (claims->value("iss", "") != old.value("iss", "") || claims->value("sub", "") != old.value("sub", "")) {
+      log_warn("refreshed ID token changed iss or sub: ending session");
+      return false;
+    }
+    tokens["id_token"] = fresh->id_token;
+    s.data["id_claims"] = *claims;
+  }
+  tokens["access_token"] = fresh->access_token;
+  tokens["expires_at"] = fresh->expires_at;
+  // Kinde rotates refresh tokens on every use: keep the new one, or the next refresh fails.
+  if (!fresh->refresh_token.empty()) tokens["refresh_token"] = fresh->refresh_token;
+  auto access = oidc.verify_access_token(fresh->access_token, now);
+  s.data["access_claims"] = access ? *access : nlohmann::json::object();
+  log_debug("tokens refreshed for a session");
+  return true;
+}
+
+}  // namespace
+
+std::optional<Session> App::load_session(Ctx& ctx) {
+  const Request& req = ctx.req;
+  AppParts& p = parts();
+
+  // A bearer token decides over a cookie (machine clients; RFC 6750).
+  std::string auth = req.header("authorization");
+  if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0)) {
+    std::string token = auth.substr(7);
+    if (!p.oidc) {
+      ctx.bearer_error = make_error("bearer_unsupported", "no provider configured");
+      return std::nullopt;
+    }
+    auto claims = p.oidc->verify_access_token(token, ctx.now);
+    if (!claims) {
+      log_info("bearer token rejected: " + claims.error().code + ": " + claims.error().detail);
+      ctx.bearer_error = claims.error();
+      return std::nullopt;
+    }
+    Identity id;
+    id.from_bearer = true;
+    id.access_claims = std::move(*claims);
+    ctx.identity = std::move(id);
+    return std::nullopt;
+  }
+
+  auto cookie = req.cookie(p.config.cookie_name);
+  if (!cookie || cookie->empty()) return std::nullopt;
+  if (!is_valid_session_id(*cookie)) {
+    log_debug("session cookie of the wrong shape ignored");
+    return std::nullopt;
+  }
+  auto loaded = p.sessions->load(*cookie, ctx.now);
+  if (!loaded) {
+    ctx.store_error = loaded.error();
+    log_error("session store: " + loaded.error().detail);
+    return std::nullopt;
+  }
+  if (!*loaded) {
+    // Unknown or expired: clear the stale cookie so the browser stops sending it.
+    ctx.set_cookies.push_back(session_cookie(req, "", true));
+    return std::nullopt;
+  }
+  std::optional<Session> s = std::move(*loaded);
+  if (!s->data.contains("user")) return s;  // not signed in (should not happen: only sign-in creates sessions)
+
+  bool refresh = p.oidc && needs_refresh(*s, ctx.now);
+  bool touch = ctx.now - s->last_used >= kTouchInterval;
+  if (refresh || touch) {
+    bool ended = false;
+    auto updated = p.sessions->update(s->id, ctx.now, [&](std::optional<Session>& cur) {
+      if (!cur) return false;
+      cur->last_used = ctx.now;
+      // Re-check under the lock: another process may have refreshed already.
+      if (p.oidc && needs_refresh(*cur, ctx.now) && !refresh_tokens(*p.oidc, *cur, ctx.now)) {
+        cur.reset();
+        ended = true;
+      }
+      return true;
+    });
+    if (!updated) {
+      ctx.store_error = updated.error();
+      log_error("session store: " + updated.error().detail);
+      return std::nullopt;
+    }
+    if (ended || !*updated) {
+      ctx.set_cookies.push_back(session_cookie(req, "", true));
+      return std::nullopt;
+    }
+    s = std::move(*updated);
+  }
+  ctx.identity = identity_from_session(*s);
+  return s;
+}
+
+}  // namespace kinde

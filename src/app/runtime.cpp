@@ -1,0 +1,74 @@
+#include "app/runtime.hpp"
+
+#include "session/file_store.hpp"
+#include "util/log.hpp"
+
+namespace kinde {
+
+Result<std::unique_ptr<SessionStore>> open_session_store(const Config& config, Random& random) {
+  SessionLimits limits{config.idle_timeout, config.max_age};
+  if (config.session_store == "file") {
+    FileStoreOptions o;
+    o.dir = config.session_dir;
+    o.secret = config.session_secret;
+    o.limits = limits;
+    return open_file_session_store(o, random);
+  }
+  return make_error("session_store_unsupported", "session store '" + config.session_store + "' is not supported");
+}
+
+Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
+  auto rt = std::make_unique<Runtime>();
+  rt->config = std::move(config);
+  LogLevel level;
+  if (parse_log_level(rt->config.log_level, level)) set_log_level(level);
+  auto store = open_session_store(rt->config, rt->random);
+  if (!store) return make_error(store.error().code, "session store: " + store.error().detail);
+  rt->sessions = std::move(*store);
+  auto view = View::load(rt->config.template_dir);
+  if (!view) return make_error(view.error().code, "templates: " + view.error().detail);
+  rt->view = *view;
+  rt->http = std::make_unique<CurlTransport>();
+  std::string cache = rt->config.session_store == "file" ? rt->config.session_dir + "/.provider-cache.json" : "";
+  rt->oidc = std::make_unique<ProviderClient>(rt->config, *rt->http, rt->clock, cache);
+  AppParts parts;
+  parts.config = rt->config;
+  parts.clock = &rt->clock;
+  parts.random = &rt->random;
+  parts.sessions = rt->sessions.get();
+  parts.view = rt->view;
+  parts.oidc = rt->oidc.get();
+  rt->app = std::make_unique<App>(std::move(parts));
+  return rt;
+}
+
+int check_config(const Config& config, std::string& out) {
+  int status = 0;
+  auto line = [&](bool ok, const std::string& what) {
+    out += (ok ? "ok    " : "FAIL  ") + what + "\n";
+    if (!ok) status = 1;
+  };
+  line(true, "config " + (config.config_path.empty() ? std::string("(environment only)") : config.config_path));
+  line(true, "issuer " + config.issuer + ", client id " + config.client_id + ", callback " + config.callback_url);
+  OpenSslRandom random;
+  auto store = open_session_store(config, random);
+  line(bool(store), store ? "session store " + config.session_store + " (" + config.session_dir + ")"
+                          : "session store: " + store.error().detail);
+  auto view = View::load(config.template_dir);
+  line(bool(view), view ? "templates in " + config.template_dir : "templates: " + view.error().detail);
+  CurlTransport http;
+  SystemClock clock;
+  ProviderClient oidc(config, http, clock, "");
+  auto meta = oidc.metadata();
+  line(bool(meta), meta ? "discovery: issuer matches, authorization endpoint " + meta->authorization_endpoint
+                        : "discovery (" + config.issuer + "/.well-known/openid-configuration): " + meta.error().detail);
+  if (meta) {
+    auto probe = oidc.verify_id_token("x.y.z", "", clock.now());  // loads the JWKS; the token itself fails
+    bool jwks_ok = !probe && probe.error().code.rfind("jwks", 0) != 0 && probe.error().code != "http_status";
+    line(jwks_ok, jwks_ok ? "JWKS reachable at " + meta->jwks_uri : "JWKS: " + probe.error().detail);
+  }
+  out += status == 0 ? "configuration OK\n" : "configuration has problems (see FAIL lines)\n";
+  return status;
+}
+
+}  // namespace kinde

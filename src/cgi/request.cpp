@@ -1,0 +1,164 @@
+#include "cgi/request.hpp"
+
+#include <cgicc/CgiEnvironment.h>
+#include <cgicc/CgiInput.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace kinde {
+namespace {
+
+// cgicc's seam: it asks this object for variables and the body. We hide an oversize
+// CONTENT_LENGTH from it so it never allocates or reads more than kMaxBodyBytes.
+class LookupInput : public cgicc::CgiInput {
+ public:
+  LookupInput(const EnvLookup& env, const BodyReader& body, bool hide_length)
+      : env_(env), body_(body), hide_length_(hide_length) {}
+  std::size_t read(char* data, std::size_t length) override {
+    std::size_t got = 0;
+    while (got < length) {
+      std::size_t n = body_(data + got, length - got);
+      if (n == 0) break;
+      got += n;
+    }
+    return got;
+  }
+  std::string getenv(const char* name) override {
+    if (hide_length_ && std::string_view(name) == "CONTENT_LENGTH") return "0";
+    auto v = env_(name);
+    return v ? *v : std::string();
+  }
+
+ private:
+  const EnvLookup& env_;
+  const BodyReader& body_;
+  bool hide_length_;
+};
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool parse_length(const std::string& s, std::size_t& out) {
+  if (s.empty() || s.size() > 18) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  out = static_cast<std::size_t>(std::strtoull(s.c_str(), nullptr, 10));
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> Request::cookie(std::string_view name) const { return find_param(cookies, name); }
+
+std::string Request::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+bool Request::wants_json() const {
+  if (path_info.rfind("/api/", 0) == 0 || path_info.rfind("/items", 0) == 0) return true;
+  if (header("authorization").rfind("Bearer ", 0) == 0) return true;
+  std::string accept = header("accept");
+  return accept.find("application/json") != std::string::npos && accept.find("text/html") == std::string::npos;
+}
+
+Request build_request(const EnvLookup& env, const BodyReader& body) {
+  Request r;
+  auto get = [&](const char* n) { auto v = env(n); return v ? *v : std::string(); };
+
+  std::size_t length = 0;
+  std::string length_text = get("CONTENT_LENGTH");
+  bool has_length = parse_length(length_text, length);
+  bool too_big = has_length && length > kMaxBodyBytes;
+  if (!length_text.empty() && !has_length) r.bad = {400, "Content-Length is not a number"};
+  if (too_big) r.bad = {413, "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes"};
+
+  LookupInput input(env, body, too_big || !has_length);
+  try {
+    cgicc::CgiEnvironment cgi(&input);
+    r.method = upper(cgi.getRequestMethod());
+    r.script_name = cgi.getScriptName();
+    r.path_info = cgi.getPathInfo();
+    r.query_string = cgi.getQueryString();
+    r.remote_addr = cgi.getRemoteAddr();
+    r.host = get("HTTP_HOST");
+    r.https = cgi.usingHTTPS();
+    r.content_type = cgi.getContentType();
+    r.body = cgi.getPostData();
+  } catch (const std::exception& e) {
+    // cgicc throws on a short body read ("I/O error"): a truncated upload is the client's problem.
+    r.bad = {400, std::string("unreadable request: ") + e.what()};
+    r.method = upper(get("REQUEST_METHOD"));
+  }
+  if (r.method.empty()) r.method = "GET";
+  if (r.path_info.empty()) r.path_info = "/";
+  // lighttpd at the site root with fix-root-scriptname may give SCRIPT_NAME "/" — treat as empty.
+  if (r.script_name == "/") r.script_name.clear();
+  r.fcgi_role = get("FCGI_ROLE");
+
+  static const std::pair<const char*, const char*> kHeaders[] = {
+      {"HTTP_AUTHORIZATION", "authorization"}, {"HTTP_ACCEPT", "accept"},
+      {"HTTP_ORIGIN", "origin"},               {"HTTP_REFERER", "referer"},
+      {"HTTP_USER_AGENT", "user-agent"},       {"HTTP_X_REQUESTED_WITH", "x-requested-with"},
+      {"HTTP_SEC_FETCH_SITE", "sec-fetch-site"}, {"HTTP_SEC_FETCH_MODE", "sec-fetch-mode"},
+  };
+  for (const auto& [var, name] : kHeaders) {
+    if (auto v = env(var)) r.headers[name] = *v;
+  }
+
+  if (auto q = parse_query(r.query_string)) {
+    r.query = std::move(*q);
+  } else if (!r.bad) {
+    r.bad = {400, "malformed query string"};
+  }
+  if (r.method == "POST" && !r.body.empty()) {
+    std::string ct = r.content_type.substr(0, r.content_type.find(';'));
+    if (ct == "application/x-www-form-urlencoded") {
+      if (auto f = parse_query(r.body)) r.form = std::move(*f);
+      else if (!r.bad) r.bad = {400, "malformed form body"};
+    }
+  }
+  std::string cookie_header = get("HTTP_COOKIE");
+  if (cookie_header.size() <= kMaxCookieHeader) r.cookies = parse_cookie_header(cookie_header);
+  return r;
+}
+
+Request build_request_from_text(std::string_view text) {
+  std::map<std::string, std::string> vars;
+  std::string body;
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line == "--") {
+      body = std::string(text);
+      break;
+    }
+    if (line.empty() || line[0] == '#') continue;
+    std::size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    vars[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+  }
+  if (!body.empty() && !vars.count("CONTENT_LENGTH")) vars["CONTENT_LENGTH"] = std::to_string(body.size());
+  std::size_t pos = 0;
+  EnvLookup env = [&](const char* n) -> std::optional<std::string> {
+    auto it = vars.find(n);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+  BodyReader reader = [&](char* buf, std::size_t n) {
+    std::size_t k = std::min(n, body.size() - pos);
+    std::copy_n(body.data() + pos, k, buf);
+    pos += k;
+    return k;
+  };
+  return build_request(env, reader);
+}
+
+}  // namespace kinde

@@ -1,0 +1,56 @@
+// Config: the dotenv-style file at $KINDE_CONFIG (default etc/kinde.conf), environment overriding it.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/result.hpp"
+
+namespace kinde {
+
+struct Config {
+  std::string issuer;          // KINDE_ISSUER_URL (no trailing slash)
+  std::string client_id;
+  std::string client_secret;
+  std::string callback_url;    // KINDE_CALLBACK_URL
+  std::string logout_url;      // KINDE_LOGOUT_URL ("" = the app's home, built per request)
+  std::string scopes = "openid profile email offline";
+  std::string audience;
+  std::string org_code;
+  std::string token_auth = "client_secret_basic";  // KINDE_TOKEN_AUTH: or client_secret_post
+  std::string session_dir;
+  std::string session_store = "file";
+  std::string session_secret;
+  std::int64_t idle_timeout = 3600;
+  std::int64_t max_age = 86400;
+  bool cookie_secure = true;
+  std::string cookie_name = "kinde_fcgi_session";
+  std::string template_dir;
+  std::string log_level = "info";
+  long http_connect_timeout_ms = 3000;   // KINDE_HTTP_CONNECT_TIMEOUT_MS
+  long http_timeout_ms = 10000;          // KINDE_HTTP_TIMEOUT_MS
+  std::string config_path;               // the file read ("" if none)
+};
+
+// Parses dotenv text: KEY=value, `export KEY=value`, '#' comments (whole line, or after whitespace in
+// an unquoted value), single quotes (literal), double quotes (\n \" \\ escapes). Errors name the line.
+Result<std::map<std::string, std::string>> parse_dotenv(std::string_view text);
+
+// Variables used: the file's values, overridden by env (which returns nullopt for unset names).
+using EnvGetter = std::function<std::optional<std::string>(const std::string&)>;
+
+// Loads and validates. Every problem found is listed (one message each, in plain words); the Error's
+// detail joins them with newlines. Paths that are relative are resolved against the config file's dir.
+Result<Config> load_config(const std::string& path, bool path_was_explicit, const EnvGetter& env);
+
+// The config path to use: $KINDE_CONFIG or etc/kinde.conf relative to the binary's project dir.
+std::string default_config_path(const EnvGetter& env, const std::string& argv0);
+
+// True for http://127.0.0.1, ::1 or localhost (http allowed only there).
+bool is_loopback_http(std::string_view url);
+
+}  // namespace kinde

@@ -1,0 +1,156 @@
+// kinde.fcgi: FastCGI accept loop, or one request as plain CGI; wires the real parts.
+#include <fcgiapp.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "app/runtime.hpp"
+#include "util/log.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace kinde;
+
+std::optional<std::string> real_env(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (!v) return std::nullopt;
+  return std::string(v);
+}
+
+// Served for every request when the configuration is broken: clear words, no crash loop.
+Response misconfigured_response(const std::string&) {
+  Response r;
+  r.status = 500;
+  r.set_header("Content-Type", "text/plain; charset=utf-8");
+  r.set_header("Cache-Control", "no-store");
+  r.body = "Sign-in is not configured correctly on this site.\n"
+           "The administrator can run `kinde.fcgi --check-config` to see what is wrong.\n";
+  return r;
+}
+
+void serve_fcgi(Runtime* rt, const std::string& config_problem) {
+  FCGX_Init();
+  FCGX_Request req;
+  FCGX_InitRequest(&req, 0, 0);
+  FCGX_Stream* current_err = nullptr;
+  set_log_sink([&current_err](std::string_view line) {
+    if (current_err) {
+      FCGX_PutStr(line.data(), static_cast<int>(line.size()), current_err);
+    } else {
+      std::fwrite(line.data(), 1, line.size(), stderr);
+      std::fflush(stderr);
+    }
+  });
+  while (FCGX_Accept_r(&req) >= 0) {
+    current_err = req.err;
+    FCGX_Request* r = &req;
+    EnvLookup env = [r](const char* name) -> std::optional<std::string> {
+      const char* v = FCGX_GetParam(name, r->envp);
+      if (!v) return std::nullopt;
+      return std::string(v);
+    };
+    BodyReader body = [r](char* buf, std::size_t n) -> std::size_t {
+      int got = FCGX_GetStr(buf, static_cast<int>(n), r->in);
+      return got > 0 ? static_cast<std::size_t>(got) : 0;
+    };
+    Request request = build_request(env, body);
+    Response response = rt ? rt->app->handle(request) : misconfigured_response(config_problem);
+    std::string out = serialize_cgi(response, request.method == "HEAD");
+    FCGX_PutStr(out.data(), static_cast<int>(out.size()), req.out);
+    current_err = nullptr;
+    FCGX_Finish_r(&req);
+  }
+}
+
+void serve_cgi(Runtime* rt, const std::string& config_problem) {
+  EnvLookup env = [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+  BodyReader body = [](char* buf, std::size_t n) -> std::size_t { return std::fread(buf, 1, n, stdin); };
+  Request request = build_request(env, body);
+  Response response = rt ? rt->app->handle(request) : misconfigured_response(config_problem);
+  std::string out = serialize_cgi(response, request.method == "HEAD");
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+}
+
+void usage() {
+  std::puts("usage: kinde.fcgi [--check-config | --gc-sessions | --help]\n"
+            "  Started by a FastCGI server it serves FastCGI; started as CGI it serves one request.\n"
+            "  --check-config  validate the configuration and reach the provider\n"
+            "  --gc-sessions   remove every expired session file (for cron)\n"
+            "  Configuration: $KINDE_CONFIG (default etc/kinde.conf), environment overrides.");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "--help" || mode == "-h") {
+    usage();
+    return 0;
+  }
+  if (!mode.empty() && mode != "--check-config" && mode != "--gc-sessions") {
+    std::fprintf(stderr, "kinde.fcgi: unknown option %s\n", mode.c_str());
+    usage();
+    return 2;
+  }
+  EnvGetter env = real_env;
+  bool explicit_path = real_env("KINDE_CONFIG").has_value();
+  std::string path = default_config_path(env, argv[0]);
+  auto config = load_config(path, explicit_path, env);
+
+  if (mode == "--check-config") {
+    if (!config) {
+      std::printf("FAIL  configuration (%s):\n%s\n", path.c_str(), config.error().detail.c_str());
+      return 1;
+    }
+    std::string out;
+    int status = check_config(*config, out);
+    std::fputs(out.c_str(), stdout);
+    return status;
+  }
+
+  std::string problem;
+  std::unique_ptr<Runtime> rt;
+  if (!config) {
+    problem = config.error().detail;
+  } else {
+    auto built = build_runtime(*config);
+    if (built) rt = std::move(*built);
+    else problem = built.error().detail;
+  }
+  if (!problem.empty()) {
+    // Each problem on its own line in the error log; requests get a plain 500 page meanwhile.
+    std::size_t start = 0;
+    while (start <= problem.size()) {
+      std::size_t nl = problem.find('\n', start);
+      log_error("configuration: " + problem.substr(start, nl - start));
+      if (nl == std::string::npos) break;
+      start = nl + 1;
+    }
+  }
+
+  if (mode == "--gc-sessions") {
+    if (!rt) return 1;
+    auto n = rt->sessions->collect_expired(rt->clock.now(), 0);
+    if (!n) {
+      std::fprintf(stderr, "kinde.fcgi: %s\n", n.error().detail.c_str());
+      return 1;
+    }
+    std::printf("removed %zu expired sessions\n", *n);
+    return 0;
+  }
+
+  if (FCGX_IsCGI()) serve_cgi(rt.get(), problem);
+  else serve_fcgi(rt.get(), problem);
+  return 0;
+}

@@ -1,0 +1,49 @@
+// OidcClient: what the handlers need from the provider. The real one (ProviderClient) uses discovery,
+// the token endpoint and the JWKS over HttpTransport; handler tests hand in a fake.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "util/result.hpp"
+
+namespace kinde {
+
+struct ProviderMetadata {
+  std::string issuer;
+  std::string authorization_endpoint;
+  std::string token_endpoint;
+  std::string jwks_uri;
+  std::string end_session_endpoint;  // "" when the provider has none (then issuer + "/logout")
+  std::string userinfo_endpoint;
+};
+
+struct TokenSet {
+  std::string access_token;
+  std::string id_token;
+  std::string refresh_token;
+  std::string scope;
+  std::int64_t expires_at = 0;  // Unix seconds: now + expires_in (0 when unknown)
+};
+
+class OidcClient {
+ public:
+  virtual ~OidcClient() = default;
+  // Discovery document (cached in process and on disk). Errors: "discovery_failed", "discovery_issuer_mismatch".
+  virtual Result<ProviderMetadata> metadata() = 0;
+  // authorization_code grant with PKCE. Errors: "token_endpoint_failed", "token_error" (detail has the
+  // provider's error code, e.g. invalid_grant), "token_response_invalid".
+  virtual Result<TokenSet> exchange_code(const std::string& code, const std::string& code_verifier,
+                                         const std::string& redirect_uri) = 0;
+  // refresh_token grant. Same errors as exchange_code.
+  virtual Result<TokenSet> refresh(const std::string& refresh_token) = 0;
+  // Verifies an ID token (signature by JWKS with one rate-limited re-fetch for an unknown kid, then the
+  // OpenID claim checks). An empty nonce skips the nonce check (refreshed ID tokens). Returns the claims.
+  virtual Result<nlohmann::json> verify_id_token(const std::string& token, const std::string& nonce,
+                                                 std::int64_t now) = 0;
+  // Verifies a JWT access token (signature, iss, exp/nbf, aud contains the configured audience if any).
+  virtual Result<nlohmann::json> verify_access_token(const std::string& token, std::int64_t now) = 0;
+};
+
+}  // namespace kinde

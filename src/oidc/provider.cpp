@@ -1,0 +1,255 @@
+#include "oidc/provider.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "jose/base64url.hpp"
+#include "jose/jws.hpp"
+#include "oidc/token_checks.hpp"
+#include "util/log.hpp"
+#include "util/url.hpp"
+
+namespace kinde {
+namespace {
+
+constexpr std::int64_t kDiscoveryTtl = 24 * 3600;  // discovery rarely changes
+constexpr std::int64_t kJwksTtl = 3600;            // keys: re-read hourly, and on an unknown kid
+constexpr std::int64_t kJwksForceInterval = 60;    // an unknown kid re-fetches at most once a minute
+constexpr std::int64_t kLeeway = 60;
+
+std::string str_field(const nlohmann::json& j, const char* k) {
+  auto it = j.find(k);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+ProviderClient::ProviderClient(const Config& config, HttpTransport& http, const Clock& clock, std::string cache_file)
+    : config_(config), http_(http), clock_(clock), cache_file_(std::move(cache_file)) {}
+
+Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text, const std::string& expected) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return make_error("discovery_failed", "discovery document is not a JSON object");
+  ProviderMetadata m;
+  m.issuer = str_field(j, "issuer");
+  m.authorization_endpoint = str_field(j, "authorization_endpoint");
+  m.token_endpoint = str_field(j, "token_endpoint");
+  m.jwks_uri = str_field(j, "jwks_uri");
+  m.end_session_endpoint = str_field(j, "end_session_endpoint");
+  m.userinfo_endpoint = str_field(j, "userinfo_endpoint");
+  std::string iss = m.issuer;
+  while (!iss.empty() && iss.back() == '/') iss.pop_back();
+  // OpenID Connect Discovery 4.3: the issuer in the document must be the one we asked.
+  if (iss != expected)
+    return make_error("discovery_issuer_mismatch",
+                      "discovery issuer is '" + m.issuer + "' but KINDE_ISSUER_URL is '" + expected + "'");
+  if (m.authorization_endpoint.empty() || m.token_endpoint.empty() || m.jwks_uri.empty())
+    return make_error("discovery_failed", "discovery document lacks authorization_endpoint, token_endpoint or jwks_uri");
+  return m;
+}
+
+Result<TokenSet> ProviderClient::parse_token_response(long status, const std::string& body, std::int64_t now) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) {
+    return make_error(status >= 500 ? "token_endpoint_failed" : "token_response_invalid",
+                      "token endpoint answered " + std::to_string(status) + " without a JSON object");
+  }
+  if (status != 200 || j.contains("error")) {
+    std::string err = str_field(j, "error");
+    if (err.empty()) return make_error("token_endpoint_failed", "token endpoint answered " + std::to_string(status));
+    std::string desc = str_field(j, "error_description");
+    return make_error("token_error", err + (desc.empty() ? "" : ": " + desc));
+  }
+  TokenSet t;
+  t.access_token = str_field(j, "access_token");
+  t.id_token = str_field(j, "id_token");
+  t.refresh_token = str_field(j, "refresh_token");
+  t.scope = str_field(j, "scope");
+  std::string type = str_field(j, "token_type");
+  if (t.access_token.empty()) return make_error("token_response_invalid", "token response has no access_token");
+  if (!type.empty() && type != "Bearer" && type != "bearer")
+    return make_error("token_response_invalid", "token_type is '" + type + "', expected Bearer");
+  if (auto it = j.find("expires_in"); it != j.end() && it->is_number()) {
+    t.expires_at = now + it->get<std::int64_t>();
+  }
+  return t;
+}
+
+void ProviderClient::load_disk_cache() {
+  if (disk_loaded_ || cache_file_.empty()) return;
+  disk_loaded_ = true;
+  std::ifstream in(cache_file_);
+  if (!in) return;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (!j.is_object() || j.value("issuer", "") != config_.issuer) return;
+  discovery_json_ = j.value("discovery", "");
+  discovery_at_ = j.value("discovery_at", std::int64_t{0});
+  jwks_json_ = j.value("jwks", "");
+  jwks_at_ = j.value("jwks_at", std::int64_t{0});
+  if (!discovery_json_.empty()) {
+    auto m = parse_discovery(discovery_json_, config_.issuer);
+    if (m) meta_ = *m;
+    else discovery_at_ = 0;
+  }
+  if (!jwks_json_.empty()) {
+    auto k = parse_jwks(jwks_json_);
+    if (k) keys_ = std::move(*k);
+    else jwks_at_ = 0;
+  }
+}
+
+void ProviderClient::save_disk_cache() {
+  if (cache_file_.empty()) return;
+  nlohmann::json j = {{"issuer", config_.issuer}, {"discovery", discovery_json_}, {"discovery_at", discovery_at_},
+                      {"jwks", jwks_json_},       {"jwks_at", jwks_at_}};
+  // Written to a temporary file and renamed: a reader in another process sees old or new, whole.
+  std::string tmp = cache_file_ + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;  // a cache is an optimisation: failing to write it is not an error
+  std::string text = j.dump();
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), cache_file_.c_str()) != 0) ::unlink(tmp.c_str());
+}
+
+Result<std::string> ProviderClient::fetch(const std::string& url) {
+  HttpRequest req;
+  req.url = url;
+  req.connect_timeout_ms = config_.http_connect_timeout_ms;
+  req.total_timeout_ms = config_.http_timeout_ms;
+  req.headers.emplace_back("Accept", "application/json");
+  auto res = http_.perform(req);
+  if (!res) return res.error();
+  if (res->status != 200)
+    return make_error("http_status", url + " answered HTTP " + std::to_string(res->status));
+  return std::move(res->body);
+}
+
+Result<ProviderMetadata> ProviderClient::metadata() {
+  load_disk_cache();
+  std::int64_t now = clock_.now();
+  if (meta_ && now - discovery_at_ < kDiscoveryTtl) return *meta_;
+  auto body = fetch(config_.issuer + "/.well-known/openid-configuration");
+  if (!body) {
+    // A stale document beats no sign-in while the provider is briefly unreachable.
+    if (meta_) {
+      log_warn("discovery refresh failed, using the cached document: " + body.error().detail);
+      return *meta_;
+    }
+    return make_error("discovery_failed", body.error().detail);
+  }
+  auto m = parse_discovery(*body, config_.issuer);
+  if (!m) return m.error();
+  meta_ = *m;
+  discovery_json_ = std::move(*body);
+  discovery_at_ = now;
+  save_disk_cache();
+  return *meta_;
+}
+
+Result<void> ProviderClient::load_jwks(bool force) {
+  load_disk_cache();
+  std::int64_t now = clock_.now();
+  if (!force && !keys_.empty() && now - jwks_at_ < kJwksTtl) return Ok{};
+  if (force) {
+    if (now - jwks_forced_at_ < kJwksForceInterval) return make_error("jwks_rate_limited", "JWKS re-fetched recently");
+    jwks_forced_at_ = now;
+  }
+  auto m = metadata();
+  if (!m) return m.error();
+  auto body = fetch(m->jwks_uri);
+  if (!body) {
+    if (!keys_.empty() && !force) return Ok{};  // keep serving with the keys we have
+    return make_error("jwks_failed", body.error().detail);
+  }
+  auto keys = parse_jwks(*body);
+  if (!keys) return keys.error();
+  keys_ = std::move(*keys);
+  jwks_json_ = std::move(*body);
+  jwks_at_ = now;
+  save_disk_cache();
+  return Ok{};
+}
+
+Result<Jws> ProviderClient::verify_signature(const std::string& token) {
+  if (auto r = load_jwks(false); !r) return r.error();
+  auto jws = verify_jwt(token, keys_);
+  if (!jws && jws.error().code == "jwt_unknown_kid") {
+    // Key rotation: the provider may have published a new key since we cached the set.
+    if (load_jwks(true)) jws = verify_jwt(token, keys_);
+  }
+  return jws;
+}
+
+Result<TokenSet> ProviderClient::token_request(std::vector<std::pair<std::string, std::string>> form) {
+  auto m = metadata();
+  if (!m) return m.error();
+  HttpRequest req;
+  req.method = "POST";
+  req.url = m->token_endpoint;
+  req.connect_timeout_ms = config_.http_connect_timeout_ms;
+  req.total_timeout_ms = config_.http_timeout_ms;
+  req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+  req.headers.emplace_back("Accept", "application/json");
+  if (config_.token_auth == "client_secret_post") {
+    form.emplace_back("client_id", config_.client_id);
+    form.emplace_back("client_secret", config_.client_secret);
+  } else {
+    // RFC 6749 2.3.1: id and secret are form-encoded before the Basic encoding.
+    req.headers.emplace_back("Authorization", "Basic " + base64_encode(url_encode(config_.client_id) + ":" +
+                                                                          url_encode(config_.client_secret)));
+    form.emplace_back("client_id", config_.client_id);
+  }
+  req.body = build_query(form);
+  auto res = http_.perform(req);
+  if (!res) return make_error("token_endpoint_failed", res.error().code + ": " + res.error().detail);
+  return parse_token_response(res->status, res->body, clock_.now());
+}
+
+Result<TokenSet> ProviderClient::exchange_code(const std::string& code, const std::string& verifier,
+                                               const std::string& redirect_uri) {
+  auto t = token_request({{"grant_type", "authorization_code"}, {"code", code}, {"redirect_uri", redirect_uri},
+                          {"code_verifier", verifier}});
+  if (t && t->id_token.empty()) return make_error("token_response_invalid", "token response has no id_token");
+  return t;
+}
+
+Result<TokenSet> ProviderClient::refresh(const std::string& refresh_token) {
+  if (refresh_token.empty()) return make_error("token_error", "no refresh token in the session");
+  return token_request({{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
+}
+
+Result<nlohmann::json> ProviderClient::verify_id_token(const std::string& token, const std::string& nonce,
+                                                       std::int64_t now) {
+  auto jws = verify_signature(token);
+  if (!jws) return jws.error();
+  IdTokenExpectations e;
+  e.issuer = config_.issuer;
+  e.client_id = config_.client_id;
+  e.nonce = nonce;
+  e.now = now;
+  e.leeway = kLeeway;
+  if (auto r = check_id_token_claims(jws->payload, e); !r) return r.error();
+  return std::move(jws->payload);
+}
+
+Result<nlohmann::json> ProviderClient::verify_access_token(const std::string& token, std::int64_t now) {
+  auto jws = verify_signature(token);
+  if (!jws) return jws.error();
+  AccessTokenExpectations e;
+  e.issuer = config_.issuer;
+  e.audience = config_.audience;
+  e.now = now;
+  e.leeway = kLeeway;
+  if (auto r = check_access_token_claims(jws->payload, e); !r) return r.error();
+  return std::move(jws->payload);
+}
+
+}  // namespace kinde

@@ -1,0 +1,181 @@
+#include "util/url.hpp"
+
+#include <cstdint>
+
+namespace kinde {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int hi = hex_value(in[i + 1]);
+      int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string url_encode(std::string_view in) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(in.size() * 3);
+  for (unsigned char c : in) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                      c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::optional<Params> parse_query(std::string_view query) {
+  Params out;
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view piece = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (piece.empty()) continue;
+    std::size_t eq = piece.find('=');
+    auto name = percent_decode(piece.substr(0, eq), true);
+    auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : piece.substr(eq + 1), true);
+    if (!name || !value) return std::nullopt;
+    if (name->find('\0') != std::string::npos || value->find('\0') != std::string::npos) return std::nullopt;
+    out.emplace_back(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
+std::string build_query(const Params& params) {
+  std::string out;
+  for (const auto& [k, v] : params) {
+    if (!out.empty()) out += '&';
+    out += url_encode(k);
+    out += '=';
+    out += url_encode(v);
+  }
+  return out;
+}
+
+Params parse_cookie_header(std::string_view header, std::size_t max_cookies) {
+  Params out;
+  while (!header.empty() && out.size() < max_cookies) {
+    std::size_t semi = header.find(';');
+    std::string_view piece = trim(header.substr(0, semi));
+    header = semi == std::string_view::npos ? std::string_view{} : header.substr(semi + 1);
+    std::size_t eq = piece.find('=');
+    if (eq == std::string_view::npos || eq == 0) continue;
+    std::string_view name = trim(piece.substr(0, eq));
+    std::string_view value = trim(piece.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    out.emplace_back(std::string(name), std::string(value));
+  }
+  return out;
+}
+
+std::size_t count_param(const Params& params, std::string_view name) {
+  std::size_t n = 0;
+  for (const auto& p : params) n += p.first == name ? 1 : 0;
+  return n;
+}
+
+std::optional<std::string> find_param(const Params& params, std::string_view name) {
+  for (const auto& p : params)
+    if (p.first == name) return p.second;
+  return std::nullopt;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t len;
+    std::uint32_t cp;
+    if (c < 0x80) { ++i; continue; }
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+    else return false;
+    if (i + len > s.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 16);
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string safe_next_path(std::string_view target) {
+  // Decide on the decoded form: "%2F%2Fevil" and "/%5Cevil" must fail like their plain forms.
+  // Decode repeatedly (bounded) so double-encoding cannot smuggle a second slash either.
+  std::string decoded(target);
+  for (int round = 0; round < 3; ++round) {
+    auto d = percent_decode(decoded, false);
+    if (!d) return "/";
+    if (*d == decoded) break;
+    decoded = std::move(*d);
+    if (round == 2) return "/";  // still changing after three rounds: refuse
+  }
+  if (decoded.empty() || decoded.size() > 2048) return "/";
+  if (decoded[0] != '/') return "/";                                   // scheme, host or relative path
+  if (decoded.size() > 1 && (decoded[1] == '/' || decoded[1] == '\\')) return "/";  // "//host", "/\host"
+  for (unsigned char c : decoded) {
+    if (c < 0x20 || c == 0x7f || c == '\\') return "/";               // browsers drop tab/CR/LF, map '\' to '/'
+  }
+  if (!is_valid_utf8(decoded)) return "/";
+  // Keep the original (still-encoded) form when it passed, so query strings survive unchanged; but it
+  // must itself contain no raw control characters or backslashes (checked via its decoded form above).
+  return std::string(target);
+}
+
+}  // namespace kinde

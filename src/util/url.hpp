@@ -1,0 +1,38 @@
+// URL helpers: strict percent-decoding, query/form parsing, encoding, cookie header parsing.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kinde {
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// Percent-decodes (and '+' as space when plus_is_space). nullopt on a bad escape ("%zz", "%4").
+std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space);
+// Encodes everything except RFC 3986 unreserved characters.
+std::string url_encode(std::string_view in);
+// Parses "a=1&b=2" (application/x-www-form-urlencoded); nullopt on a bad escape or NUL byte.
+std::optional<Params> parse_query(std::string_view query);
+// Builds "a=1&b=2" with url_encode on names and values.
+std::string build_query(const Params& params);
+// Parses a Cookie header into name/value pairs in order (no decoding; quotes stripped). Malformed
+// pieces are skipped; at most max_cookies pairs are returned.
+Params parse_cookie_header(std::string_view header, std::size_t max_cookies = 200);
+// Number of times name occurs in params.
+std::size_t count_param(const Params& params, std::string_view name);
+// First value of name, or nullopt.
+std::optional<std::string> find_param(const Params& params, std::string_view name);
+// True when s is valid UTF-8 (no overlongs, no surrogates).
+bool is_valid_utf8(std::string_view s);
+// HTML-escapes & < > " ' (for the few places that build HTML outside templates).
+std::string html_escape(std::string_view s);
+
+// The "next" filter: returns target if it is a same-site relative path, else "/". Decides on the
+// decoded form; allows one leading '/' followed by a character that is neither '/' nor '\', and no
+// control characters or backslashes anywhere (browsers treat '\' as '/', drop tab and newline).
+std::string safe_next_path(std::string_view target);
+
+}  // namespace kinde

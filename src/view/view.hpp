@@ -1,0 +1,27 @@
+// View: mustache templates loaded once per process, rendered with mstch (HTML-escaped by default).
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "util/result.hpp"
+
+namespace kinde {
+
+class View {
+ public:
+  // Loads every *.mustache file in dir; each is also available as a partial by its base name.
+  static Result<std::shared_ptr<const View>> load(const std::string& dir);
+  // Builds a view from in-memory templates (tests).
+  static std::shared_ptr<const View> from_templates(std::map<std::string, std::string> templates);
+  // Renders template `name` (without extension) with a JSON context; error "template_missing".
+  Result<std::string> render(const std::string& name, const nlohmann::json& context) const;
+  bool has(const std::string& name) const { return templates_.count(name) != 0; }
+
+ private:
+  std::map<std::string, std::string> templates_;
+};
+
+}  // namespace kinde

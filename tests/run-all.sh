@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# make test: the unit tests (Boost.Test), then the integration and browser tests (node:test), then one
+# summary line "N passed, N failed". Exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+mkdir -p tests/artifacts
+status=0
+
+echo "== unit tests (Boost.Test)"
+"$BUILD/kinde_tests" --report_level=short --log_level=error 2>&1 | tee tests/artifacts/unit.log
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+unit_pass=$(grep -oE '[0-9]+ test cases? out of [0-9]+ passed' tests/artifacts/unit.log | head -1 | awk '{print $1}')
+unit_total=$(grep -oE 'out of [0-9]+' tests/artifacts/unit.log | head -1 | awk '{print $3}')
+if [ -z "$unit_total" ]; then
+  # "has passed with: N test cases out of N passed" or "*** No errors detected" only.
+  unit_total=$(grep -oE '[0-9]+ test cases? out of [0-9]+' tests/artifacts/unit.log | head -1 | awk '{print $5}')
+fi
+unit_pass=${unit_pass:-0}; unit_total=${unit_total:-0}
+unit_fail=$((unit_total - unit_pass))
+[ "$status" -eq 0 ] || [ "$unit_fail" -gt 0 ] || unit_fail=1
+
+echo "== integration and browser tests (node --test)"
+node_files=$(ls tests/idp/*.test.mjs tests/integration/*.test.mjs tests/e2e/*.test.mjs 2>/dev/null | tr '\n' ' ')
+node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination=tests/artifacts/node.tap $node_files
+[ $? -eq 0 ] || status=1
+node_pass=$(grep -E '^# pass ' tests/artifacts/node.tap | tail -1 | awk '{print $3}')
+node_fail=$(grep -E '^# fail ' tests/artifacts/node.tap | tail -1 | awk '{print $3}')
+node_pass=${node_pass:-0}; node_fail=${node_fail:-0}
+
+echo
+echo "unit: $unit_pass passed, $unit_fail failed; integration/e2e: $node_pass passed, $node_fail failed"
+echo "$((unit_pass + node_pass)) passed, $((unit_fail + node_fail)) failed"
+exit $status
