@@ -1,0 +1,334 @@
+// Sign-in protocol under attack and failure: build/kinde.fcgi (plain CGI) against the fault-injecting fake
+// provider. Every refused sign-in must give the right status, an error page, no session cookie, no new
+// session file, and a log line naming the error code.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startFakeIdp } from '../lib/fakeidp.mjs';
+import {
+  makeApp, beginLogin, authorize, signIn, withSession, setCookie, cookieValue, isExpiredCookie, responseText,
+  SESSION_COOKIE, BINDING_COOKIE, CALLBACK_URL,
+} from '../fakeidp/harness.mjs';
+
+const CLIENT_ID = 'faults-client-7f3a';
+const CLIENT_SECRET = 'SECRET-never-shown-9c1d2e3f4a5b6c7d8e9f';
+
+let fake;
+let app;
+const apps = [];
+
+function newApp(issuer = fake.issuer, config = {}) {
+  const a = makeApp({ issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, config });
+  apps.push(a);
+  return a;
+}
+
+before(async () => {
+  fake = await startFakeIdp({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  app = newApp();
+});
+
+after(async () => {
+  // Secrets: across every response of every test, the client secret never shows in a body, header or log.
+  for (const a of apps) {
+    for (const res of a.seen) {
+      assert.ok(!responseText(res).includes(CLIENT_SECRET), `client secret leaked in a response or log: ${res.status}`);
+    }
+    a.cleanup();
+  }
+  await fake.stop();
+});
+
+beforeEach(() => fake.resetMode());
+
+// A callback that must be refused: status, error page, no session, no new file, log names the code.
+async function assertRefused({ res, before: filesBefore, target = app }, { status, code, text }) {
+  assert.equal(res.status, status, `status; body: ${res.body.slice(0, 300)}\nlog: ${res.stderr}`);
+  assert.match(res.headers['content-type'] || '', /text\/html/);
+  assert.match(res.body, /<html|<!doctype/i);
+  if (text) assert.match(res.body, text);
+  const sc = setCookie(res, SESSION_COOKIE);
+  assert.ok(sc === undefined || isExpiredCookie(sc), `no session cookie may be set, got ${sc}`);
+  assert.equal(target.countSessions(), filesBefore, 'no new session file (and the pending one consumed)');
+  if (code) assert.ok(res.stderr.includes(code), `log names ${code}; log was: ${res.stderr}`);
+}
+
+// Login + provider, then the callback as given by `mutate(query)`; files counted before the login.
+async function callbackWith(target, mutate = (q) => q, cookie) {
+  const filesBefore = target.countSessions();
+  const login = await beginLogin(target);
+  assert.equal(login.res.status, 302, login.res.body);
+  const q = await authorize(login.location);
+  const res = await target.run({ path: '/callback', query: mutate(q, login),
+    headers: { cookie: cookie === undefined ? `${BINDING_COOKIE}=${login.binding}` : cookie } });
+  return { res, login, before: filesBefore, target };
+}
+
+test('login redirects to the provider with state, nonce, S256 PKCE and a binding cookie', async () => {
+  const { res, location, binding, state, nonce } = await beginLogin(app);
+  assert.equal(res.status, 302);
+  assert.equal(`${location.origin}${location.pathname}`, `${fake.issuer}/oauth2/auth`);
+  const p = location.searchParams;
+  assert.equal(p.get('response_type'), 'code');
+  assert.equal(p.get('client_id'), CLIENT_ID);
+  assert.equal(p.get('redirect_uri'), CALLBACK_URL);
+  assert.equal(p.get('code_challenge_method'), 'S256');
+  assert.match(p.get('code_challenge'), /^[A-Za-z0-9_-]{43}$/);
+  assert.ok(state && state.length >= 32, `state ${state}`);
+  assert.ok(nonce && nonce.length >= 32 && nonce !== state, `nonce ${nonce}`);
+  assert.ok(binding && binding.length >= 32);
+  const bc = setCookie(res, BINDING_COOKIE);
+  assert.match(bc, /HttpOnly/);
+  assert.match(bc, /SameSite=Lax/);
+  const again = await beginLogin(app);
+  assert.notEqual(again.state, state, 'a fresh state per login');
+  assert.notEqual(again.nonce, nonce, 'a fresh nonce per login');
+});
+
+test('a normal sign-in sets an HttpOnly Lax session cookie, lands on / and shows the user', async () => {
+  const before0 = app.countSessions();
+  const { res, session } = await signIn(app);
+  assert.equal(res.status, 303, res.body + res.stderr);
+  assert.equal(res.headers.location, '/');
+  const sc = setCookie(res, SESSION_COOKIE);
+  assert.ok(session && session.length >= 43, `session id ${session}`);
+  assert.match(sc, /HttpOnly/);
+  assert.match(sc, /SameSite=Lax/);
+  assert.match(sc, /Path=\//);
+  assert.ok(isExpiredCookie(setCookie(res, BINDING_COOKIE)), 'binding cookie cleared after use');
+  assert.equal(app.countSessions(), before0 + 1, 'one session file');
+  // The fake checked PKCE and client authentication; the code grant used Basic auth.
+  const g = fake.grantsOf('authorization_code').at(-1);
+  assert.ok(g.basic_auth);
+  const home = await withSession(app, session);
+  assert.equal(home.status, 200);
+  assert.match(home.body, /Ada Lovelace/);
+  assert.doesNotMatch(home.body, new RegExp(session), 'the session id is not echoed in the page');
+});
+
+const idTokenFaults = [
+  ['bad_signature', 'jwt_bad_signature'],
+  ['wrong_iss', 'token_bad_iss'],
+  ['wrong_aud', 'token_bad_aud'],
+  ['missing_sub', 'token_no_sub'],
+  ['missing_iat', 'token_no_iat'],
+  ['wrong_nonce', 'token_bad_nonce'],
+  ['expired', 'token_expired'],
+  ['alg_none', 'jwt_alg_not_allowed'],
+  ['hs256_pubkey', 'jwt_alg_not_allowed'],
+  ['unknown_kid', 'jwt_unknown_kid'],
+];
+
+for (const [mode, code] of idTokenFaults) {
+  test(`an ID token with ${mode.replace(/_/g, ' ')} is refused with 401 (${code})`, async () => {
+    fake.setMode({ idToken: mode });
+    const r = await callbackWith(app);
+    await assertRefused(r, { status: 401, code, text: /could not be verified/ });
+  });
+}
+
+test('an unknown kid that the re-fetched JWKS has (key rotation) is accepted', async () => {
+  // Prime the app's JWKS cache with the current key, then rotate.
+  const first = await signIn(app);
+  assert.equal(first.res.status, 303);
+  const jwksBefore = fake.countRequests('/.well-known/jwks');
+  fake.setMode({ idToken: 'rotated_kid' });
+  const { res, session } = await signIn(app);
+  assert.equal(res.status, 303, res.body + res.stderr);
+  assert.ok(session);
+  assert.ok(fake.countRequests('/.well-known/jwks') > jwksBefore, 'the app re-fetched the JWKS');
+  const home = await withSession(app, session);
+  assert.match(home.body, /Ada Lovelace/);
+});
+
+const tokenFaults = [
+  ['invalid_grant', 400, 'invalid_grant', /refused the sign-in code/],
+  ['http_500', 503, 'token_endpoint_failed', /cannot be reached/],
+  ['html', 503, 'token_response_invalid', /cannot be reached/],
+  ['invalid_json', 503, 'token_response_invalid', /cannot be reached/],
+];
+
+for (const [mode, status, code, text] of tokenFaults) {
+  test(`a token endpoint answering ${mode.replace(/_/g, ' ')} gives ${status} (${code})`, async () => {
+    fake.setMode({ token: mode });
+    const r = await callbackWith(app);
+    await assertRefused(r, { status, code, text });
+  });
+}
+
+test('a token endpoint that never answers gives 503 within the HTTP timeout', async () => {
+  fake.setMode({ token: 'hang' });
+  const filesBefore = app.countSessions();
+  const login = await beginLogin(app);
+  const q = await authorize(login.location);
+  const t0 = Date.now();
+  const res = await app.run({ path: '/callback', query: q, headers: { cookie: `${BINDING_COOKIE}=${login.binding}` } });
+  const elapsed = Date.now() - t0;
+  assert.ok(elapsed < 6000, `answered after ${elapsed} ms`);
+  assert.ok(elapsed >= 1000, `the app did wait for the provider (${elapsed} ms)`);
+  await assertRefused({ res, before: filesBefore }, { status: 503, code: 'token_endpoint_failed', text: /cannot be reached/ });
+});
+
+test('a discovery document with another issuer is refused: no redirect to the provider', async () => {
+  const fresh = newApp();  // nothing cached yet
+  fake.setMode({ discovery: 'wrong_issuer' });
+  const before0 = fresh.countSessions();
+  const res = await fresh.run({ path: '/login' });
+  assert.equal(res.status, 503);
+  assert.equal(res.headers.location, undefined);
+  assert.match(res.body, /cannot be reached/);
+  assert.ok(res.stderr.includes('discovery_issuer_mismatch'), res.stderr);
+  assert.equal(fresh.countSessions(), before0);
+});
+
+test('a provider that refuses connections gives a 503 "cannot be reached" page', async () => {
+  const port = await new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+  const down = newApp(`http://127.0.0.1:${port}`);
+  const res = await down.run({ path: '/login' });
+  assert.equal(res.status, 503);
+  assert.match(res.body, /cannot be reached/);
+  assert.ok(res.stderr.includes('discovery_failed'), res.stderr);
+});
+
+test('the provider going down between login and callback gives 503, no session', async () => {
+  const other = await startFakeIdp({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  const a = newApp(other.issuer);
+  const filesBefore = a.countSessions();
+  const login = await beginLogin(a);
+  const q = await authorize(login.location);
+  await other.stop();
+  const res = await a.run({ path: '/callback', query: q, headers: { cookie: `${BINDING_COOKIE}=${login.binding}` } });
+  await assertRefused({ res, before: filesBefore, target: a }, { status: 503, code: 'token_endpoint_failed', text: /cannot be reached/ });
+});
+
+test('repeated state or code parameters are refused with 400', async () => {
+  const dupState = await callbackWith(app, (q, l) => `${q}&state=${l.state}`);
+  assert.equal(dupState.res.status, 400);
+  assert.match(dupState.res.body, /repeated parameter state/);
+  const dupCode = await callbackWith(app, (q) => `${q}&code=other`);
+  assert.equal(dupCode.res.status, 400);
+  assert.match(dupCode.res.body, /repeated parameter code/);
+  assert.equal(cookieValue(dupCode.res, SESSION_COOKIE), undefined);
+  assert.equal(fake.grantsOf('authorization_code').filter((g) => g.code === 'other').length, 0);
+});
+
+test('a callback without state is refused with 400 and no code exchange', async () => {
+  const grants = fake.grants.length;
+  const r = await callbackWith(app, (q) => q.split('&').filter((kv) => !kv.startsWith('state=')).join('&'));
+  assert.equal(r.res.status, 400);
+  assert.match(r.res.body, /no state/);
+  assert.equal(fake.grants.length, grants, 'no token request');
+  assert.equal(setCookie(r.res, SESSION_COOKIE), undefined);
+});
+
+test('a state used once successfully is refused when replayed', async () => {
+  const first = await signIn(app);
+  assert.equal(first.res.status, 303);
+  const filesBefore = app.countSessions();
+  const grants = fake.grants.length;
+  const replay = await app.run({ path: '/callback', query: first.callbackQuery,
+    headers: { cookie: `${BINDING_COOKIE}=${first.login.binding}` } });
+  assert.equal(replay.status, 400);
+  assert.match(replay.body, /already used or has expired/);
+  assert.equal(setCookie(replay, SESSION_COOKIE), undefined);
+  assert.equal(app.countSessions(), filesBefore);
+  assert.equal(fake.grants.length, grants, 'the code is not presented again');
+});
+
+test('a missing or mismatched binding cookie is refused with 400', async () => {
+  for (const cookie of ['', `${BINDING_COOKIE}=${'A'.repeat(43)}`]) {
+    const grants = fake.grants.length;
+    const r = await callbackWith(app, (q) => q, cookie);
+    await assertRefused(r, { status: 400, code: 'binding cookie mismatch', text: /another browser/ });
+    assert.equal(fake.grants.length, grants, 'no token request');
+  }
+});
+
+test('provider error=access_denied gives a friendly 400 page', async () => {
+  const login = await beginLogin(app);
+  const res = await app.run({ path: '/callback',
+    query: `error=access_denied&error_description=User%20cancelled&state=${login.state}`,
+    headers: { cookie: `${BINDING_COOKIE}=${login.binding}` } });
+  assert.equal(res.status, 400);
+  assert.match(res.body, /Sign-in was cancelled/);
+  assert.match(res.body, /Sign in again/);
+  assert.equal(setCookie(res, SESSION_COOKIE), undefined);
+  assert.ok(res.stderr.includes('access_denied'), res.stderr);
+  // The pending sign-in is spent: its state cannot be used afterwards.
+  const q = await authorize(login.location);
+  const late = await app.run({ path: '/callback', query: q, headers: { cookie: `${BINDING_COOKIE}=${login.binding}` } });
+  assert.equal(late.status, 400);
+});
+
+test('error=login_link_expired with reauth_state restarts the sign-in at /login', async () => {
+  const reauth = Buffer.from(JSON.stringify({ login_hint: 'ada@example.test', org_code: 'org_faults' })).toString('base64');
+  const res = await app.run({ path: '/callback',
+    query: `error=login_link_expired&reauth_state=${encodeURIComponent(reauth)}` });
+  assert.ok([302, 303].includes(res.status), `status ${res.status}`);
+  const loc = new URL(res.headers.location, 'http://app.invalid');
+  assert.equal(loc.pathname, '/login');
+  assert.equal(loc.searchParams.get('login_hint'), 'ada@example.test');
+  assert.equal(loc.searchParams.get('org_code'), 'org_faults');
+  assert.equal(setCookie(res, SESSION_COOKIE), undefined);
+  // Following it goes to the provider with those values.
+  const again = await beginLogin(app, loc.search.slice(1));
+  assert.equal(again.res.status, 302);
+  assert.equal(again.location.searchParams.get('login_hint'), 'ada@example.test');
+});
+
+test('next=/items/42 lands on /items/42 after sign-in', async () => {
+  const { res, session } = await signIn(app, { next: '/items/42' });
+  assert.equal(res.status, 303);
+  assert.equal(res.headers.location, '/items/42');
+  const item = await withSession(app, session, '/items/42');
+  assert.equal(item.status, 200);
+  assert.deepEqual(JSON.parse(item.body), { item_id: 42, q: null });
+});
+
+// Raw query strings (as a browser would send them) whose `next` points off-site.
+const openRedirects = [
+  `next=${encodeURIComponent('//evil.com')}`,
+  `next=${encodeURIComponent('/\\evil.com')}`,
+  `next=${encodeURIComponent('https://evil.com')}`,
+  'next=/%2F%2Fevil.com',
+  `next=${encodeURIComponent('/%2F%2Fevil.com')}`,
+  'next=%2F%5Cevil',
+  'next=/%09/evil.com',
+  `next=${encodeURIComponent('javascript:alert(1)')}`,
+  'next=https:evil.com',
+];
+
+test('open-redirect attempts in next land on /', async () => {
+  for (const q of openRedirects) {
+    const { res } = await signIn(app, { loginQuery: q });
+    assert.equal(res.status, 303, `${q}: ${res.body}`);
+    assert.equal(res.headers.location, '/', `${q} landed on ${res.headers.location}`);
+  }
+});
+
+test('logout removes the session file, expires the cookie and redirects to the end-session URL', async () => {
+  const { session } = await signIn(app);
+  const idToken = fake.issued.at(-1).id_token;
+  const filesBefore = app.countSessions();
+  const res = await withSession(app, session, '/logout');
+  assert.equal(res.status, 303);
+  assert.ok(isExpiredCookie(setCookie(res, SESSION_COOKIE)), `cookie: ${setCookie(res, SESSION_COOKIE)}`);
+  assert.equal(app.countSessions(), filesBefore - 1, 'session file removed');
+  const loc = res.headers.location;
+  assert.ok(loc.startsWith(`${fake.issuer}/logout?`), loc);
+  const rawQuery = loc.slice(loc.indexOf('?') + 1);
+  const p = new URL(loc).searchParams;
+  assert.equal(p.get('redirect'), 'http://127.0.0.1/');
+  assert.equal(p.get('post_logout_redirect_uri'), 'http://127.0.0.1/');
+  assert.equal(p.get('client_id'), CLIENT_ID);
+  assert.equal(p.get('id_token_hint'), idToken);
+  assert.match(rawQuery, /(^|&)redirect=http%3A%2F%2F127\.0\.0\.1%2F(&|$)/, 'redirect is URL-encoded');
+  assert.match(rawQuery, /(^|&)post_logout_redirect_uri=http%3A%2F%2F127\.0\.0\.1%2F(&|$)/);
+  // The old cookie no longer signs anyone in.
+  const home = await withSession(app, session);
+  assert.match(home.body, /Sign in/);
+  assert.doesNotMatch(home.body, /Ada Lovelace/);
+});
