@@ -149,6 +149,12 @@ BOOST_AUTO_TEST_CASE(parse_jwk_rejects_private_encryption_weak_and_unsupported_k
   no_e.erase("e");
   BOOST_TEST(code_of(parse_jwk(no_e)) == "jwk_malformed");
   BOOST_TEST(code_of(parse_jwk(jwk_json(make_rsa_key(1024), "small"))) == "jwk_weak_key");
+  std::string n = *base64url_decode(rsa["n"].get<std::string>());
+  n.back() = static_cast<char>(n.back() & ~1);
+  BOOST_TEST(code_of(parse_jwk(with(rsa, "n", base64url_encode(n)))) == "jwk_invalid_key");
+  BOOST_TEST(code_of(parse_jwk(with(rsa, "e", "AQ"))) == "jwk_invalid_key");     // e = 1
+  BOOST_TEST(code_of(parse_jwk(with(rsa, "e", "AQAC"))) == "jwk_invalid_key");   // e even
+  BOOST_TEST(code_of(parse_jwk(with(rsa, "e", "AQAAAAAAAAAAAQ"))) == "jwk_unsupported");  // 10-byte e
   BOOST_TEST(code_of(parse_jwk(jwk_json(make_ec_key("P-521"), "p521"))) == "jwk_unsupported");
 }
 
