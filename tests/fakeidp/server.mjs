@@ -13,7 +13,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 
-export const ID_TOKEN_MODES = ['normal', 'bad_signature', 'wrong_iss', 'wrong_aud', 'missing_sub', 'missing_iat',
+export const ID_TOKEN_MODES = ['normal', 'bad_signature', 'wrong_iss', 'wrong_aud', 'wrong_azp', 'missing_sub', 'missing_iat',
   'wrong_nonce', 'expired', 'alg_none', 'hs256_pubkey', 'rotated_kid', 'unknown_kid'];
 export const TOKEN_MODES = ['normal', 'invalid_grant', 'http_500', 'html', 'invalid_json', 'hang'];
 export const REFRESH_MODES = ['rotate', 'same', 'changed_sub', 'invalid_grant'];
@@ -131,7 +131,8 @@ export class FakeIdp {
     };
     if (nonce) claims.nonce = nonce;
     if (mode === 'wrong_iss') claims.iss = 'https://attacker.example';
-    if (mode === 'wrong_aud') { claims.aud = ['some-other-client']; claims.azp = 'some-other-client'; }
+    if (mode === 'wrong_aud') { claims.aud = ['some-other-client']; delete claims.azp; }
+    if (mode === 'wrong_azp') claims.azp = 'some-other-client';
     if (mode === 'missing_sub') delete claims.sub;
     if (mode === 'missing_iat') delete claims.iat;
     if (mode === 'wrong_nonce') claims.nonce = 'not-the-nonce-the-app-sent';

@@ -110,6 +110,7 @@ const idTokenFaults = [
   ['bad_signature', 'jwt_bad_signature'],
   ['wrong_iss', 'token_bad_iss'],
   ['wrong_aud', 'token_bad_aud'],
+  ['wrong_azp', 'token_bad_azp'],
   ['missing_sub', 'token_no_sub'],
   ['missing_iat', 'token_no_iat'],
   ['wrong_nonce', 'token_bad_nonce'],
@@ -122,8 +123,13 @@ const idTokenFaults = [
 for (const [mode, code] of idTokenFaults) {
   test(`an ID token with ${mode.replace(/_/g, ' ')} is refused with 401 (${code})`, async () => {
     fake.setMode({ idToken: mode });
+    const jwksBefore = fake.countRequests('/.well-known/jwks');
     const r = await callbackWith(app);
     await assertRefused(r, { status: 401, code, text: /could not be verified/ });
+    // Only an unknown kid is worth a JWKS re-fetch; forged algs and bad claims are not.
+    const refetched = fake.countRequests('/.well-known/jwks') - jwksBefore;
+    if (mode === 'unknown_kid') assert.equal(refetched, 1, 'one JWKS re-fetch for an unknown kid');
+    else assert.equal(refetched, 0, 'no JWKS fetch');
   });
 }
 
