@@ -163,6 +163,29 @@ describe('Apache + mod_fcgid, app at /app', () => {
   }));
 });
 
+describe('Apache + mod_fcgid, app at the site root (AliasMatch, as in apache-conf/kinde-fcgi.conf)', () => {
+  let srv;
+  before(async () => { srv = await startApache({ prefix: '' }); });
+  after(async () => { await srv?.stop(); });
+
+  test('signed-out home page at / has unprefixed links and the security headers',
+    withDiagnostics(() => srv, async () => {
+      assertSignedOutHome(await get(`${srv.baseUrl}/`), '');
+    }));
+
+  test('static files stay with Apache, everything else is the app', withDiagnostics(() => srv, async () => {
+    const css = await get(`${srv.baseUrl}/styles.css`);
+    assert.equal(css.status, 200);
+    assert.match(css.headers['content-type'], /^text\/css/);
+    assert.equal(css.headers['content-security-policy'], undefined);
+    const health = await get(`${srv.baseUrl}/healthz`);
+    assert.equal(health.body, 'ok');
+    const missing = await get(`${srv.baseUrl}/styles.css.bak`);
+    assert.equal(missing.status, 404);
+    assert.ok(missing.headers['content-security-policy'], 'the app answers paths that are not static files');
+  }));
+});
+
 describe('Apache + mod_fcgid, shared hosting with only an .htaccess', () => {
   let srv;
   before(async () => {

@@ -274,6 +274,7 @@ function apacheModules(names) {
 // stop(), errorLog()}. Apache 2.4 + mod_fcgid in the foreground (apache2 -f conf -DFOREGROUND).
 // Default: the app at `prefix` (Alias to the binary, SetHandler fcgid-script, CGIPassAuth On,
 // FcgidInitialEnv KINDE_CONFIG), htdocs/ as the DocumentRoot; baseUrl ends in the prefix.
+// prefix '' puts the app at the site root (AliasMatch of every path but the static files).
 // With htaccess (the text of an .htaccess, e.g. apache-conf/htaccess.example): shared-hosting
 // style, the binary, styles.css and that .htaccess in the document root, the configuration in
 // <site>/etc/kinde.conf found by the app itself; baseUrl is the site root.
@@ -281,7 +282,9 @@ function apacheModules(names) {
 // in a temporary directory www-data can read, with a session directory www-data owns.
 export async function startApache({ prefix = '/app', appEnv = {}, procs = 2, htaccess, port,
                                     timeoutMs = 20000, logLevel = 'info' } = {}) {
-  if (!/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(prefix)) throw new Error(`bad prefix ${prefix}`);
+  if (prefix !== '' && !/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(prefix)) {
+    throw new Error(`bad prefix ${prefix}: '' or /segment[/segment...]`);
+  }
   const p = port ?? await freePort();
   const origin = `http://127.0.0.1:${p}`;
   const baseUrl = htaccess === undefined ? origin + prefix : origin;
@@ -320,6 +323,10 @@ async function launchApache({ prefix, appEnv, procs, htaccess, p, origin, baseUr
     mkdirSync(path.join(site, 'bin'), { mode: 0o755 });
     appExe = path.join(site, 'bin/kinde.fcgi');
     template = readFileSync(path.join(APACHE_TEMPLATES, 'alias.conf.in'), 'utf8');
+    const exe = path.join(site, 'bin/kinde.fcgi');
+    values.APP_MAPPING = prefix === ''
+      ? `AliasMatch "^/(?!styles\\.css$|favicon\\.ico$|static/)(.*)$" "${exe}/$1"`
+      : `Alias "${prefix}" "${exe}"`;
     writeFileSync(config, dotenv(appSettings(baseUrl, appEnv, {
       KINDE_SESSION_DIR: sessions,
       KINDE_TEMPLATE_DIR: path.join(site, 'templates'),
