@@ -11,6 +11,7 @@ namespace {
 enum Method : unsigned { GET = 1, POST = 2, HEAD = 4 };
 
 enum class Access {
+  none,      // no session, no provider: /healthz answers even when the session store is down
   open,      // anyone; session loaded if present (home page shows either view)
   api,       // session or bearer token required; 401 JSON otherwise (checked before validation)
 };
@@ -28,7 +29,7 @@ struct Route {
 // "/items" alone is a 404, as in FastAPI.
 const Route kRoutes[] = {
     {"/", GET | HEAD, handle_home, Access::open},
-    {"/healthz", GET | HEAD, handle_healthz, Access::open},
+    {"/healthz", GET | HEAD, handle_healthz, Access::none},
     {"/login", GET | HEAD, handle_login, Access::open},
     {"/register", GET | HEAD, handle_login, Access::open},
     {"/create-org", GET | HEAD, handle_login, Access::open},
@@ -39,6 +40,9 @@ const Route kRoutes[] = {
     {"/api/auth/kinde_callback", GET, handle_callback, Access::open},
     {"/api/auth/logout", GET | POST, handle_logout, Access::open},
     {"/api/me", GET, handle_me, Access::api},
+    {"/openapi.json", GET | HEAD, handle_openapi, Access::open},
+    {"/docs", GET | HEAD, handle_docs, Access::open},
+    {"/docs/", GET | HEAD, handle_docs, Access::open},
     {"/items/*", GET, handle_items, Access::api},
 };
 
@@ -173,13 +177,14 @@ Response App::dispatch(Ctx& ctx) {
     log_info("bad request " + req.method + " " + req.path_info + ": " + req.bad->second);
     return error_page(req, req.bad->first, "Bad request", req.bad->second);
   }
-  bool path_matched = false;
+  unsigned allowed = 0;  // methods of the routes whose path matched (for 405's Allow header)
   for (const Route& route : kRoutes) {
     std::vector<std::string> params;
     if (!match(route.path, req.path_info, params)) continue;
-    path_matched = true;
+    allowed |= route.methods;
     if ((route.methods & method_bit(req.method)) == 0) continue;
     ctx.params = std::move(params);
+    if (route.access == Access::none) return route.handler(*this, ctx);
     ctx.session = load_session(ctx);
     if (ctx.store_error) {
       return error_page(req, 503, "Sign-in is unavailable",
@@ -199,9 +204,12 @@ Response App::dispatch(Ctx& ctx) {
     }
     return route.handler(*this, ctx);
   }
-  if (path_matched) {
+  if (allowed != 0) {
     Response r = error_page(req, 405, "Method not allowed", "Method Not Allowed");
-    r.set_header("Allow", "GET, POST");
+    std::string allow;
+    for (auto [bit, name] : {std::pair<unsigned, const char*>{GET, "GET"}, {HEAD, "HEAD"}, {POST, "POST"}})
+      if (allowed & bit) allow += (allow.empty() ? "" : ", ") + std::string(name);
+    r.set_header("Allow", allow);
     return r;
   }
   return error_page(req, 404, "Page not found", "Not Found");

@@ -89,6 +89,13 @@ Response handle_callback(App& app, Ctx& ctx);
 Response handle_logout(App& app, Ctx& ctx);
 Response handle_items(App& app, Ctx& ctx);
 Response handle_me(App& app, Ctx& ctx);
+Response handle_openapi(App& app, Ctx& ctx);  // GET /openapi.json
+Response handle_docs(App& app, Ctx& ctx);     // GET /docs: Swagger UI page
+
+// The OpenAPI 3 description of the API routes; servers = [script_name] when the app has a prefix.
+nlohmann::json openapi_document(const std::string& script_name, const std::string& cookie_name);
+// Python's int() on text, as FastAPI 0.92 validates an int path parameter: canonical decimal, or nullopt.
+std::optional<std::string> parse_python_int(std::string_view text);
 
 // Builds the user's display values: full name, initials (UTF-8 aware), picture.
 nlohmann::json user_view(const nlohmann::json& user);
