@@ -205,6 +205,9 @@ Response handle_callback(App& app, Ctx& ctx) {
   }
   auto claims = p.oidc->verify_id_token(tokens->id_token, pd.value("nonce", std::string()), ctx.now);
   if (!claims) {
+    // Keys we could not fetch say nothing about the token: that is an outage (503), not a forgery (401).
+    if (claims.error().code == "jwks_failed" || claims.error().code == "discovery_failed")
+      return provider_unavailable(app, req, claims.error());
     log_warn("ID token rejected: " + claims.error().code + ": " + claims.error().detail);
     return app.error_page(req, 401, "Sign-in failed", "The identity token could not be verified (" +
                                                           claims.error().code + ").");

@@ -17,13 +17,15 @@ export const ID_TOKEN_MODES = ['normal', 'bad_signature', 'wrong_iss', 'wrong_au
   'wrong_nonce', 'expired', 'alg_none', 'hs256_pubkey', 'rotated_kid', 'unknown_kid'];
 export const TOKEN_MODES = ['normal', 'invalid_grant', 'http_500', 'html', 'invalid_json', 'hang'];
 export const REFRESH_MODES = ['rotate', 'same', 'changed_sub', 'invalid_grant'];
-export const DISCOVERY_MODES = ['normal', 'wrong_issuer'];
+export const DISCOVERY_MODES = ['normal', 'wrong_issuer', 'http_500', 'hang'];
+export const JWKS_MODES = ['normal', 'http_500', 'empty', 'hang'];
 
 const DEFAULT_MODE = {
   idToken: 'normal',      // how the next ID tokens are made (ID_TOKEN_MODES)
   token: 'normal',        // how the token endpoint answers every grant (TOKEN_MODES)
   refresh: 'rotate',      // what a successful refresh grant returns (REFRESH_MODES)
   discovery: 'normal',    // DISCOVERY_MODES
+  jwks: 'normal',         // JWKS_MODES
   expiresIn: 3600,        // expires_in of code-grant answers
   refreshExpiresIn: 3600, // expires_in of refresh-grant answers
   tokenDelayMs: 0,        // delay before the token endpoint answers (to overlap concurrent refreshes)
@@ -80,7 +82,7 @@ export class FakeIdp {
     for (const [k, v] of Object.entries(changes)) {
       if (!(k in DEFAULT_MODE)) throw new Error(`fakeidp: unknown mode field ${k}`);
       const allowed = { idToken: ID_TOKEN_MODES, token: TOKEN_MODES, refresh: REFRESH_MODES,
-        discovery: DISCOVERY_MODES }[k];
+        discovery: DISCOVERY_MODES, jwks: JWKS_MODES }[k];
       if (allowed && !allowed.includes(v)) throw new Error(`fakeidp: ${k} cannot be ${v}`);
     }
     if (changes.idToken === 'rotated_kid' && this.mode.idToken !== 'rotated_kid') this.rotateKey();
@@ -219,9 +221,15 @@ export class FakeIdp {
       res.end(JSON.stringify(obj));
     };
     switch (url.pathname) {
-      case '/.well-known/openid-configuration': return json(200, this.discovery());
+      case '/.well-known/openid-configuration':
+        if (this.mode.discovery === 'http_500') return json(500, { error: 'server_error' });
+        if (this.mode.discovery === 'hang') return this.hang(res);
+        return json(200, this.discovery());
       case '/.well-known/jwks':
-      case '/.well-known/jwks.json': return json(200, this.jwks());
+      case '/.well-known/jwks.json':
+        if (this.mode.jwks === 'http_500') return json(500, { error: 'server_error' });
+        if (this.mode.jwks === 'hang') return this.hang(res);
+        return json(200, this.mode.jwks === 'empty' ? { keys: [] } : this.jwks());
       case '/oauth2/auth': return this.authorize(url, res);
       case '/oauth2/token': return this.token(req, body, res, json);
       case '/logout': {
@@ -239,6 +247,12 @@ export class FakeIdp {
         res.writeHead(404, { 'content-type': 'text/plain' });
         return res.end('not found');
     }
+  }
+
+  // Never answers; stop() tears the connection down.
+  hang(res) {
+    this.hanging.add(res);
+    res.on('close', () => this.hanging.delete(res));
   }
 
   authorize(url, res) {
@@ -292,10 +306,7 @@ export class FakeIdp {
       case 'invalid_json':
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end('{"access_token": "abc", "token_type": "Bearer",');
-      case 'hang':
-        this.hanging.add(res);  // never answered; stop() tears it down
-        res.on('close', () => this.hanging.delete(res));
-        return undefined;
+      case 'hang': return this.hang(res);
       default: break;
     }
     const now = Math.floor(Date.now() / 1000);

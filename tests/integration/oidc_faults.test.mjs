@@ -175,6 +175,66 @@ test('a token endpoint that never answers gives 503 within the HTTP timeout', as
   await assertRefused({ res, before: filesBefore }, { status: 503, code: 'token_endpoint_failed', text: /cannot be reached/ });
 });
 
+test('a JWKS endpoint that fails or hangs on first use gives 503, not a verification failure', async () => {
+  for (const jwks of ['http_500', 'hang']) {
+    const fresh = newApp();  // no keys cached yet
+    fake.setMode({ jwks });
+    const t0 = Date.now();
+    const r = await callbackWith(fresh);
+    assert.ok(Date.now() - t0 < 6000, `${jwks}: answered within the timeout`);
+    await assertRefused(r, { status: 503, code: 'jwks_failed', text: /cannot be reached/ });
+  }
+});
+
+test('a JWKS without a usable key refuses the ID token with 401', async () => {
+  const fresh = newApp();
+  fake.setMode({ jwks: 'empty' });
+  const r = await callbackWith(fresh);
+  await assertRefused(r, { status: 401, code: 'jwks_empty', text: /could not be verified/ });
+});
+
+test('a discovery endpoint that fails or hangs gives 503 at /login within the timeout', async () => {
+  for (const discovery of ['http_500', 'hang']) {
+    const fresh = newApp();
+    fake.setMode({ discovery });
+    const t0 = Date.now();
+    const res = await fresh.run({ path: '/login' });
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed < 6000, `${discovery}: answered after ${elapsed} ms`);
+    assert.equal(res.status, 503, discovery);
+    assert.equal(res.headers.location, undefined);
+    assert.match(res.body, /cannot be reached/);
+    assert.ok(res.stderr.includes('discovery_failed'), res.stderr);
+  }
+});
+
+test('a cached discovery document keeps sign-in working while discovery is down', async () => {
+  const primed = await signIn(app);  // discovery cached on disk
+  assert.equal(primed.res.status, 303);
+  fake.setMode({ discovery: 'http_500' });
+  const { res, session } = await signIn(app);
+  assert.equal(res.status, 303, res.body + res.stderr);
+  assert.ok(session);
+});
+
+test('a bearer access token from the provider is accepted; forged ones get 401', async () => {
+  await signIn(app);
+  const access = fake.issued.at(-1).access_token;
+  const ok = await app.run({ path: '/items/7', headers: { authorization: `Bearer ${access}` } });
+  assert.equal(ok.status, 200, ok.body + ok.stderr);
+  assert.deepEqual(JSON.parse(ok.body), { item_id: 7, q: null });
+  const [h, p] = access.split('.');
+  const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
+  const none = `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${p}.`;
+  const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, permissions: ['admin'] })).toString('base64url')}.${access.split('.')[2]}`;
+  for (const [name, token] of [['alg none', none], ['tampered payload', tampered]]) {
+    const res = await app.run({ path: '/items/7', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 401, name);
+    assert.equal(typeof JSON.parse(res.body).detail, 'string', name);
+    assert.ok(!res.body.includes(token), `${name}: the token is not echoed`);
+  }
+});
+
 test('a discovery document with another issuer is refused: no redirect to the provider', async () => {
   const fresh = newApp();  // nothing cached yet
   fake.setMode({ discovery: 'wrong_issuer' });

@@ -82,6 +82,17 @@ test('a near-expired access token is refreshed once and the rotated refresh toke
   assert.equal(fake.grantsOf('refresh_token').length - start, 2, 'no refresh while the token is fresh');
 });
 
+test('a refresh answer without a new refresh token keeps the old one', async () => {
+  const { app, session, refreshToken } = await signedInShortLived();
+  const start = fake.grantsOf('refresh_token').length;
+  fake.setMode({ refresh: 'same', refreshExpiresIn: SHORT });
+  assertSignedIn(await withSession(app, session));
+  assertSignedIn(await withSession(app, session));
+  const grants = fake.grantsOf('refresh_token').slice(start);
+  assert.equal(grants.length, 2);
+  assert.deepEqual(grants.map((g) => g.refresh_token), [refreshToken, refreshToken]);
+});
+
 test('a refresh answered invalid_grant signs the user out and removes the session', async () => {
   const { app, session } = await signedInShortLived();
   const files = app.countSessions();
