@@ -7,6 +7,17 @@
 // (authorization_code and refresh_token grants), /logout, and /_control (POST JSON = setMode, GET =
 // state) for use from another process. Only node:crypto and node:http.
 //
+// Modes (setMode merges; they last until changed or resetMode()):
+//   idToken   normal | bad_signature | wrong_iss | wrong_aud (no azp) | wrong_azp | missing_sub | missing_iat |
+//             wrong_nonce | expired | alg_none | hs256_pubkey (HMAC keyed with the public key PEM) |
+//             rotated_kid (new key published beside the old, signs from now on) | unknown_kid (never published)
+//   token     normal | invalid_grant | http_500 | html | invalid_json | hang          (every grant)
+//   refresh   rotate (default) | same (no new refresh token) | changed_sub | invalid_grant
+//   discovery normal | wrong_issuer | http_500 | hang;   jwks  normal | http_500 | empty | hang
+//   expiresIn, refreshExpiresIn (seconds), tokenDelayMs, nonce (override the recorded one)
+// The code grant is checked like a provider would: known unused code, same redirect_uri, PKCE S256 and
+// client authentication (Basic or post); the nonce put in the ID token is the one sent to /oauth2/auth.
+//
 // Run standalone: node tests/fakeidp/server.mjs [port]   (prints "fakeidp listening <issuer>")
 
 import crypto from 'node:crypto';
