@@ -111,6 +111,13 @@ function alive(pid) {
   }
 }
 
+// Sends signal to every process of the group led by pid (a server we spawned detached).
+function signalGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+  } catch { /* the group is empty */ }
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Waits until something answers HTTP at url, the child exits, or timeoutMs passes.
@@ -137,7 +144,9 @@ async function waitForHttp(url, child, timeoutMs, describe) {
 async function launch({ name, command, args, env, runDir, appExe, port, baseUrl, logFiles, probeUrl,
                         timeoutMs, removeDir }) {
   installExitHook();
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+  // Its own process group (pgid = its pid), so the server, its workers and the app processes can
+  // be stopped together by that one id, even those a dying parent left behind.
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   const keep = (chunk) => {
     output += chunk;
@@ -162,11 +171,9 @@ async function launch({ name, command, args, env, runDir, appExe, port, baseUrl,
     name, port, baseUrl, runDir, pid: child.pid,
     errorLog,
     output: () => output,
-    // Synchronous last resort for the exit hook.
+    // Synchronous last resort for the exit hook: the whole process group at once.
     killNow() {
-      if (child.exitCode === null && child.signalCode === null) {
-        try { process.kill(child.pid, 'SIGKILL'); } catch { /* already gone */ }
-      }
+      signalGroup(child.pid, 'SIGKILL');
       for (const pid of pidsOfExecutable(appExe)) {
         try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
       }
@@ -178,13 +185,16 @@ async function launch({ name, command, args, env, runDir, appExe, port, baseUrl,
     async stop() {
       if (stopped) return;
       stopped = true;
+      // A graceful stop first (the server stops its workers and FastCGI processes), then SIGKILL
+      // for whatever is left in the group.
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        const timer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), 8000);
         await exited;
         clearTimeout(timer);
       }
-      // The server should have taken its FastCGI processes down with it; make sure, by pid.
+      signalGroup(child.pid, 'SIGKILL');
+      // App processes outside the group (should a server put them elsewhere), by pid.
       const deadline = Date.now() + 3000;
       let pids = pidsOfExecutable(appExe);
       while (pids.length > 0 && Date.now() < deadline) {
