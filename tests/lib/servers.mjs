@@ -4,7 +4,7 @@
 // foreground on a free loopback port, in its own temporary run directory, and is stopped by its
 // process id: by stop(), by a test's t.after, or at the latest when the test process exits.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
   readdirSync, readlinkSync, rmSync, writeFileSync,
