@@ -14,7 +14,9 @@ std::string first_char(const std::string& s) {
   std::size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
   if (len > s.size()) return {};
   if (len == 1) {
-    if (c < 0x20 || c == 0x7f) return {};
+    // A continuation byte or 0xF8..0xFF cannot start a character: output nothing rather than
+    // put invalid UTF-8 into the page.
+    if (c < 0x20 || c == 0x7f || c >= 0x80) return {};
     return std::string(1, static_cast<char>(std::toupper(c)));
   }
   for (std::size_t i = 1; i < len; ++i)

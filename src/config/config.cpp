@@ -54,9 +54,15 @@ bool parse_seconds(const std::string& v, std::int64_t& out) {
 bool is_loopback_http(std::string_view url) {
   for (std::string_view host : {"http://127.0.0.1", "http://localhost", "http://[::1]"}) {
     if (url.substr(0, host.size()) == host) {
-      if (url.size() == host.size()) return true;
-      char next = url[host.size()];
-      if (next == ':' || next == '/') return true;
+      std::string_view rest = url.substr(host.size());
+      // A port must be all digits up to the path: "http://localhost:80@evil.example" names evil.example.
+      if (!rest.empty() && rest[0] == ':') {
+        std::size_t i = 1;
+        while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9') ++i;
+        if (i == 1) return false;
+        rest = rest.substr(i);
+      }
+      if (rest.empty() || rest[0] == '/') return true;
     }
   }
   return false;

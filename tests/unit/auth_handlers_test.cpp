@@ -1,0 +1,825 @@
+// Handlers with a FakeOidcClient, the memory store and a FixedClock: the authorize URL (PKCE), /login,
+// /register, /create-org, /callback, /logout, token refresh on session load, a failing session store,
+// and the API routes (/items/{id}, /api/me, bearer tokens).
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+#include "fakes.hpp"
+#include "oidc/authorize.hpp"
+
+using namespace kinde;
+using namespace kinde::testing;
+using nlohmann::json;
+
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::string param(const Params& p, const std::string& name) { return find_param(p, name).value_or("<absent>"); }
+
+// One started sign-in: what the browser holds after GET /login.
+struct Started {
+  Response response;
+  Params authorize;      // the authorize URL's parameters
+  std::string state, nonce, binding;
+};
+
+Started start_login(TestApp& t, const std::string& query = "", const std::string& cookie = "",
+                    const std::string& path = "/login") {
+  Started s;
+  s.response = t.handle(get_request(path, query, cookie));
+  BOOST_REQUIRE_MESSAGE(s.response.status == 302, "login answered " << s.response.status << ": " << s.response.body);
+  s.authorize = query_of(s.response.header("Location"));
+  s.state = param(s.authorize, "state");
+  s.nonce = param(s.authorize, "nonce");
+  s.binding = cookie_value(set_cookie(s.response, kBindingCookie));
+  return s;
+}
+
+// Scripts the provider to answer the code exchange with tokens whose ID token carries `nonce`.
+void script_tokens(TestApp& t, const std::string& nonce, const std::string& sub = "kp_user1") {
+  t.oidc.exchange_result.access_token = "at-1";
+  t.oidc.exchange_result.id_token = "idt-1";
+  t.oidc.exchange_result.refresh_token = "rt-1";
+  t.oidc.exchange_result.expires_at = kNow + 3600;
+  t.oidc.id_tokens["idt-1"] = {{"iss", "https://idp.example"}, {"sub", sub},           {"nonce", nonce},
+                               {"given_name", "Ada"},          {"family_name", "Lovelace"}, {"email", "ada@example.com"}};
+  t.oidc.access_tokens["at-1"] = {{"sub", sub}, {"permissions", {"read:items"}}, {"org_code", "org_1"}};
+}
+
+Response callback(TestApp& t, const Started& s, const std::string& extra_cookie = "",
+                  const std::string& code = "code-1") {
+  std::string cookie = std::string(kBindingCookie) + "=" + s.binding;
+  if (!extra_cookie.empty()) cookie += "; " + extra_cookie;
+  return t.handle(get_request("/callback", "code=" + code + "&state=" + s.state, cookie));
+}
+
+// Sessions in the recorder that hold a signed-in user (not pending sign-ins).
+int user_sessions_saved(const TestApp& t) {
+  int n = 0;
+  for (const auto& s : t.recorder->saved) n += s.data.contains("user") ? 1 : 0;
+  return n;
+}
+
+json tokens_expiring_at(std::int64_t exp, const std::string& refresh = "rt-old") {
+  return {{"access_token", "at-old"}, {"id_token", "idt-old"}, {"refresh_token", refresh}, {"expires_at", exp}};
+}
+
+TokenSet fresh_tokens(const std::string& refresh, const std::string& id_token = "") {
+  TokenSet ts;
+  ts.access_token = "at-new";
+  ts.refresh_token = refresh;
+  ts.id_token = id_token;
+  ts.expires_at = kNow + 3600;
+  return ts;
+}
+
+const json kAda = {{"id", "kp_user1"}, {"given_name", "Ada"}, {"family_name", "Lovelace"}, {"email", "ada@example.com"}};
+const json kAdaIdClaims = {{"iss", "https://idp.example"}, {"sub", "kp_user1"}};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(auth_handlers)
+
+// ---------------------------------------------------------------------------------------------
+// The authorize URL.
+
+BOOST_AUTO_TEST_CASE(pkce_challenge_matches_rfc7636_appendix_b) {
+  BOOST_TEST(pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") ==
+             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+}
+
+BOOST_AUTO_TEST_CASE(authorize_url_carries_every_parameter_encoded) {
+  AuthorizeRequest ar;
+  ar.client_id = "client 1";
+  ar.redirect_uri = "https://app.example/app/callback?x=1&y=2";
+  ar.scope = "openid profile email offline";
+  ar.state = "st";
+  ar.nonce = "nn";
+  ar.code_verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+  ar.extra = {{"prompt", "create"}, {"org_name", "Acme & Co"}};
+  std::string url = build_authorize_url("https://idp.example/oauth2/auth", ar);
+  BOOST_TEST(url.rfind("https://idp.example/oauth2/auth?response_type=code&", 0) == 0u);
+  BOOST_TEST(contains(url, "redirect_uri=https%3A%2F%2Fapp.example%2Fapp%2Fcallback%3Fx%3D1%26y%3D2"));
+  BOOST_TEST(contains(url, "scope=openid%20profile%20email%20offline"));
+  BOOST_TEST(contains(url, "client_id=client%201"));
+  Params q = query_of(url);
+  BOOST_TEST(q.size() == 10u);
+  BOOST_TEST(param(q, "response_type") == "code");
+  BOOST_TEST(param(q, "client_id") == "client 1");
+  BOOST_TEST(param(q, "redirect_uri") == ar.redirect_uri);
+  BOOST_TEST(param(q, "scope") == ar.scope);
+  BOOST_TEST(param(q, "state") == "st");
+  BOOST_TEST(param(q, "nonce") == "nn");
+  BOOST_TEST(param(q, "code_challenge") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+  BOOST_TEST(param(q, "code_challenge_method") == "S256");
+  BOOST_TEST(param(q, "prompt") == "create");
+  BOOST_TEST(param(q, "org_name") == "Acme & Co");
+  BOOST_TEST(!contains(url, "code_verifier"));
+  BOOST_TEST(!contains(url, ar.code_verifier));
+
+  // An endpoint that already has a query keeps it.
+  BOOST_TEST(build_authorize_url("https://idp.example/auth?tenant=a", ar).rfind("https://idp.example/auth?tenant=a&", 0) ==
+             0u);
+}
+
+BOOST_AUTO_TEST_CASE(logout_url_encodes_return_url_and_hint) {
+  ProviderMetadata m;
+  std::string u = build_logout_url(m, "https://idp.example", "c1", "https://app.example/app/?a=1&b=2", "tok");
+  BOOST_TEST(u.rfind("https://idp.example/logout?", 0) == 0u);
+  Params q = query_of(u);
+  BOOST_TEST(param(q, "redirect") == "https://app.example/app/?a=1&b=2");
+  BOOST_TEST(param(q, "post_logout_redirect_uri") == "https://app.example/app/?a=1&b=2");
+  BOOST_TEST(param(q, "client_id") == "c1");
+  BOOST_TEST(param(q, "id_token_hint") == "tok");
+  m.end_session_endpoint = "https://idp.example/session/end";
+  BOOST_TEST(build_logout_url(m, "https://idp.example", "c1", "https://a/", "").rfind("https://idp.example/session/end?", 0) ==
+             0u);
+  BOOST_TEST(!contains(build_logout_url(m, "https://idp.example", "c1", "https://a/", ""), "id_token_hint"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// /login, /register, /create-org.
+
+BOOST_AUTO_TEST_CASE(login_saves_a_pending_record_and_sets_the_binding_cookie) {
+  TestApp t;
+  Started s = start_login(t, "next=%2Fitems%2F42%3Fq%3Dhi");
+  const Params& q = s.authorize;
+  BOOST_TEST(s.response.header("Location").rfind("https://idp.example/oauth2/auth?", 0) == 0u);
+  BOOST_TEST(param(q, "response_type") == "code");
+  BOOST_TEST(param(q, "client_id") == "client-123");
+  BOOST_TEST(param(q, "redirect_uri") == "https://app.example/callback");
+  BOOST_TEST(param(q, "scope") == "openid profile email offline");
+  BOOST_TEST(param(q, "code_challenge_method") == "S256");
+  BOOST_TEST(is_valid_session_id(s.state));
+  BOOST_TEST(is_valid_session_id(s.nonce));
+  BOOST_TEST(is_valid_session_id(s.binding));
+  BOOST_TEST(s.state != s.nonce);
+  BOOST_TEST(s.binding != s.state);
+
+  BOOST_REQUIRE(t.recorder->saved.size() == 1u);
+  const Session& pending = t.recorder->saved[0];
+  BOOST_TEST(pending.id == s.state);
+  const json& pd = pending.data.at("pending");
+  BOOST_TEST(pd.at("nonce") == s.nonce);
+  BOOST_TEST(pd.at("binding") == s.binding);
+  BOOST_TEST(pd.at("next") == "/items/42?q=hi");
+  BOOST_TEST(pd.at("redirect_uri") == "https://app.example/callback");
+  std::string verifier = pd.at("verifier");
+  BOOST_TEST(param(q, "code_challenge") == pkce_challenge(verifier));
+  BOOST_TEST(!contains(s.response.header("Location"), verifier));
+  BOOST_TEST(t.stored(s.state).has_value());
+
+  std::string bc = set_cookie(s.response, kBindingCookie);
+  BOOST_TEST(contains(bc, "; Path=/;"));
+  BOOST_TEST(contains(bc, "; HttpOnly"));
+  BOOST_TEST(contains(bc, "; SameSite=Lax"));
+  BOOST_TEST(contains(bc, "; Secure"));
+  BOOST_TEST(contains(bc, "Max-Age=900"));
+  BOOST_TEST(s.response.header("Cache-Control") == "no-store");
+}
+
+BOOST_AUTO_TEST_CASE(login_reuses_a_valid_binding_cookie_and_replaces_a_malformed_one) {
+  TestApp t;
+  Started first = start_login(t);
+  Started second = start_login(t, "", std::string(kBindingCookie) + "=" + first.binding);
+  BOOST_TEST(second.binding == first.binding);
+  BOOST_TEST(second.state != first.state);
+  Started third = start_login(t, "", std::string(kBindingCookie) + "=short");
+  BOOST_TEST(third.binding != "short");
+  BOOST_TEST(is_valid_session_id(third.binding));
+}
+
+BOOST_AUTO_TEST_CASE(login_filters_next_to_a_local_path) {
+  TestApp t;
+  start_login(t, "next=%2F%2Fevil.example");
+  BOOST_TEST(t.recorder->saved.back().data["pending"]["next"] == "/");
+  start_login(t, "next=https%3A%2F%2Fevil.example");
+  BOOST_TEST(t.recorder->saved.back().data["pending"]["next"] == "/");
+  start_login(t, "next=%2F%5Cevil.example");
+  BOOST_TEST(t.recorder->saved.back().data["pending"]["next"] == "/");
+  start_login(t, "next=%2Fdashboard");
+  BOOST_TEST(t.recorder->saved.back().data["pending"]["next"] == "/dashboard");
+}
+
+BOOST_AUTO_TEST_CASE(register_adds_prompt_create) {
+  TestApp t;
+  Started s = start_login(t, "", "", "/register");
+  BOOST_TEST(param(s.authorize, "prompt") == "create");
+  Started plain = start_login(t);
+  BOOST_TEST(param(plain.authorize, "prompt") == "<absent>");
+}
+
+BOOST_AUTO_TEST_CASE(create_org_adds_is_create_org_and_org_name) {
+  TestApp t;
+  Started s = start_login(t, "org_name=Acme+%26+Co", "", "/create-org");
+  BOOST_TEST(param(s.authorize, "is_create_org") == "true");
+  BOOST_TEST(param(s.authorize, "org_name") == "Acme & Co");
+  BOOST_TEST(contains(s.response.header("Location"), "org_name=Acme%20%26%20Co"));
+
+  Response bad = t.handle(get_request("/create-org", "org_name=a%0Ab"));
+  BOOST_TEST(bad.status == 400);
+}
+
+BOOST_AUTO_TEST_CASE(only_allow_listed_parameters_pass_through_to_the_provider) {
+  TestApp t;
+  Started s = start_login(t,
+                          "org_code=org_9&lang=pl&login_hint=ada%40example.com&connection_id=conn_1&invitation_code=inv"
+                          "&audience=https%3A%2F%2Fapi.example&prompt=none&redirect_uri=https%3A%2F%2Fevil.example"
+                          "&scope=admin&client_id=other&response_type=token&foo=bar");
+  const Params& q = s.authorize;
+  BOOST_TEST(param(q, "org_code") == "org_9");
+  BOOST_TEST(param(q, "lang") == "pl");
+  BOOST_TEST(param(q, "login_hint") == "ada@example.com");
+  BOOST_TEST(param(q, "connection_id") == "conn_1");
+  BOOST_TEST(param(q, "invitation_code") == "inv");
+  BOOST_TEST(param(q, "audience") == "https://api.example");
+  BOOST_TEST(param(q, "prompt") == "<absent>");
+  BOOST_TEST(param(q, "foo") == "<absent>");
+  BOOST_TEST(count_param(q, "redirect_uri") == 1u);
+  BOOST_TEST(param(q, "redirect_uri") == "https://app.example/callback");
+  BOOST_TEST(count_param(q, "scope") == 1u);
+  BOOST_TEST(param(q, "scope") == "openid profile email offline");
+  BOOST_TEST(count_param(q, "client_id") == 1u);
+  BOOST_TEST(param(q, "client_id") == "client-123");
+  BOOST_TEST(count_param(q, "response_type") == 1u);
+  BOOST_TEST(param(q, "response_type") == "code");
+}
+
+BOOST_AUTO_TEST_CASE(configured_org_code_and_audience_are_sent_unless_overridden) {
+  TestApp t;
+  t.config.org_code = "org_default";
+  t.config.audience = "https://api.default";
+  Started s = start_login(t);
+  BOOST_TEST(param(s.authorize, "org_code") == "org_default");
+  BOOST_TEST(param(s.authorize, "audience") == "https://api.default");
+  Started o = start_login(t, "org_code=org_other");
+  BOOST_TEST(param(o.authorize, "org_code") == "org_other");
+  BOOST_TEST(count_param(o.authorize, "org_code") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(repeated_parameters_on_login_are_400) {
+  TestApp t;
+  for (const char* q : {"org_code=a&org_code=b", "lang=en&lang=pl", "next=%2Fa&next=%2Fb"}) {
+    BOOST_TEST_CONTEXT(q) {
+      Response r = t.handle(get_request("/login", q));
+      BOOST_TEST(r.status == 400);
+    }
+  }
+  BOOST_TEST(t.recorder->saved.empty());
+}
+
+BOOST_AUTO_TEST_CASE(login_with_the_provider_down_is_503_and_saves_nothing) {
+  TestApp t;
+  t.oidc.metadata_error = make_error("discovery_failed", "connection refused");
+  Response r = t.handle(get_request("/login"));
+  BOOST_TEST(r.status == 503);
+  BOOST_TEST(t.recorder->saved.empty());
+  BOOST_TEST(!contains(r.body, "connection refused"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// /callback.
+
+BOOST_AUTO_TEST_CASE(callback_success_creates_a_new_session_and_redirects_to_next) {
+  TestApp t;
+  std::string old_id = t.sign_in({{"id", "kp_someone"}});
+  Started s = start_login(t, "next=%2Fitems%2F42", t.session_cookie_header(old_id));
+  script_tokens(t, s.nonce);
+  std::string verifier = t.recorder->saved.back().data["pending"]["verifier"];
+
+  Response r = callback(t, s, t.session_cookie_header(old_id));
+  BOOST_TEST(r.status == 303);
+  BOOST_TEST(r.header("Location") == "/items/42");
+
+  BOOST_REQUIRE(t.oidc.exchanges.size() == 1u);
+  BOOST_TEST(t.oidc.exchanges[0].code == "code-1");
+  BOOST_TEST(t.oidc.exchanges[0].verifier == verifier);
+  BOOST_TEST(t.oidc.exchanges[0].redirect_uri == "https://app.example/callback");
+  BOOST_REQUIRE(!t.oidc.id_checks.empty());
+  BOOST_TEST(t.oidc.id_checks[0].second == s.nonce);
+
+  std::string sc = set_cookie(r, t.config.cookie_name);
+  std::string new_id = cookie_value(sc);
+  BOOST_TEST(is_valid_session_id(new_id));
+  BOOST_TEST(new_id != old_id);
+  BOOST_TEST(new_id != s.state);
+  BOOST_TEST(new_id != s.binding);
+  BOOST_TEST(contains(sc, "; Path=/;"));
+  BOOST_TEST(contains(sc, "; HttpOnly"));
+  BOOST_TEST(contains(sc, "; SameSite=Lax"));
+  BOOST_TEST(contains(sc, "; Secure"));
+  BOOST_TEST(!contains(sc, "Max-Age=0"));
+  // The binding cookie has done its job.
+  BOOST_TEST(contains(set_cookie(r, kBindingCookie), "Max-Age=0"));
+
+  auto stored = t.stored(new_id);
+  BOOST_REQUIRE(stored.has_value());
+  BOOST_TEST(stored->data["user"]["id"] == "kp_user1");
+  BOOST_TEST(stored->data["user"]["given_name"] == "Ada");
+  BOOST_TEST(stored->data["tokens"]["refresh_token"] == "rt-1");
+  BOOST_TEST(stored->data["access_claims"]["org_code"] == "org_1");
+  BOOST_TEST(!t.stored(old_id).has_value());   // the old session is gone
+  BOOST_TEST(!t.stored(s.state).has_value());  // and so is the pending sign-in
+  // No token is put in a cookie or the redirect.
+  for (const auto& c : r.cookies) {
+    BOOST_TEST(!contains(c, "at-1"));
+    BOOST_TEST(!contains(c, "idt-1"));
+    BOOST_TEST(!contains(c, "rt-1"));
+  }
+
+  // The new cookie signs the browser in.
+  Response home = t.handle(get_request("/", "", t.session_cookie_header(new_id)));
+  BOOST_TEST(contains(home.body, "Ada Lovelace"));
+}
+
+BOOST_AUTO_TEST_CASE(callback_ignores_an_attacker_chosen_session_cookie) {
+  TestApp t;
+  std::string planted = SequenceRandom::token_of_call(9999);  // valid shape, not in the store
+  Started s = start_login(t);
+  script_tokens(t, s.nonce);
+  Response r = callback(t, s, t.session_cookie_header(planted));
+  BOOST_TEST(r.status == 303);
+  BOOST_TEST(cookie_value(set_cookie(r, t.config.cookie_name)) != planted);
+}
+
+BOOST_AUTO_TEST_CASE(callback_cookie_is_not_secure_when_configured_off_and_scoped_to_prefix) {
+  TestApp t;
+  t.config.cookie_secure = false;
+  RequestSpec login;
+  login.path = "/login";
+  login.script_name = "/app";
+  Response lr = t.handle(login);
+  BOOST_REQUIRE(lr.status == 302);
+  Params q = query_of(lr.header("Location"));
+  std::string binding = cookie_value(set_cookie(lr, kBindingCookie));
+  BOOST_TEST(!contains(set_cookie(lr, kBindingCookie), "Secure"));
+  script_tokens(t, param(q, "nonce"));
+
+  RequestSpec cb;
+  cb.path = "/callback";
+  cb.script_name = "/app";
+  cb.query = "code=c&state=" + param(q, "state");
+  cb.cookie = std::string(kBindingCookie) + "=" + binding;
+  Response r = t.handle(cb);
+  BOOST_TEST(r.status == 303);
+  BOOST_TEST(r.header("Location") == "/app/");
+  std::string sc = set_cookie(r, t.config.cookie_name);
+  BOOST_TEST(!contains(sc, "Secure"));
+  BOOST_TEST(contains(sc, "; Path=/app;"));
+  BOOST_TEST(contains(sc, "HttpOnly"));
+}
+
+BOOST_AUTO_TEST_CASE(state_is_used_once) {
+  TestApp t;
+  Started s = start_login(t);
+  script_tokens(t, s.nonce);
+  BOOST_TEST(callback(t, s).status == 303);
+  Response again = callback(t, s);
+  BOOST_TEST(again.status == 400);
+  BOOST_TEST(contains(again.body, "already used or has expired"));
+  BOOST_TEST(t.oidc.exchanges.size() == 1u);
+  BOOST_TEST(set_cookie(again, t.config.cookie_name).empty());
+}
+
+BOOST_AUTO_TEST_CASE(callback_with_a_binding_cookie_from_another_browser_is_refused) {
+  TestApp t;
+  Started s = start_login(t);
+  script_tokens(t, s.nonce);
+  Started other = s;
+  other.binding = SequenceRandom::token_of_call(4242);
+  Response r = callback(t, other);
+  BOOST_TEST(r.status == 400);
+  BOOST_TEST(contains(r.body, "another browser"));
+  BOOST_TEST(t.oidc.exchanges.empty());
+  BOOST_TEST(user_sessions_saved(t) == 0);
+
+  Started again = start_login(t);
+  Response none = t.handle(get_request("/callback", "code=c&state=" + again.state));  // no binding cookie
+  BOOST_TEST(none.status == 400);
+  BOOST_TEST(t.oidc.exchanges.empty());
+}
+
+BOOST_AUTO_TEST_CASE(provider_error_pages_are_400_escape_the_description_and_use_up_the_state) {
+  TestApp t;
+  Started s = start_login(t);
+  Response denied = t.handle(get_request("/callback", "error=access_denied&state=" + s.state,
+                                         std::string(kBindingCookie) + "=" + s.binding));
+  BOOST_TEST(denied.status == 400);
+  BOOST_TEST(contains(denied.body, "Sign-in was cancelled."));
+  BOOST_TEST(contains(denied.body, "href=\"" + mstch_escaped("/login") + "\""));  // a way to try again
+  BOOST_TEST(!t.stored(s.state).has_value());
+
+  Response other = t.handle(get_request(
+      "/callback", "error=server_error&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=x"));
+  BOOST_TEST(other.status == 400);
+  BOOST_TEST(contains(other.body, "server_error"));
+  BOOST_TEST(!contains(other.body, "<script>alert(1)"));
+  BOOST_TEST(t.oidc.exchanges.empty());
+}
+
+BOOST_AUTO_TEST_CASE(expired_sign_in_link_restarts_the_login_with_reauth_values) {
+  TestApp t;
+  // base64 of {"org_code":"org_7","lang":"en","evil":"x"}
+  std::string reauth = base64url_encode(R"({"org_code":"org_7","lang":"en","evil":"x"})");
+  Response r = t.handle(get_request("/callback", "error=login_link_expired&reauth_state=" + reauth));
+  BOOST_TEST(r.status == 302);
+  std::string loc = r.header("Location");
+  BOOST_TEST(loc.rfind("/login?", 0) == 0u);
+  Params q = query_of(loc);
+  BOOST_TEST(param(q, "org_code") == "org_7");
+  BOOST_TEST(param(q, "lang") == "en");
+  BOOST_TEST(param(q, "evil") == "<absent>");
+}
+
+BOOST_AUTO_TEST_CASE(id_token_verification_failure_is_401_and_creates_no_session) {
+  TestApp t;
+  Started s = start_login(t);
+  script_tokens(t, "a-different-nonce");  // the fake refuses: nonce mismatch
+  Response r = callback(t, s);
+  BOOST_TEST(r.status == 401);
+  BOOST_TEST(contains(r.body, "id_token_nonce_mismatch"));
+  BOOST_TEST(set_cookie(r, t.config.cookie_name).empty());
+  BOOST_TEST(user_sessions_saved(t) == 0);
+
+  Started s2 = start_login(t);
+  script_tokens(t, s2.nonce);
+  t.oidc.exchange_result.id_token = "forged";  // unknown to the fake: bad signature
+  Response f = callback(t, s2);
+  BOOST_TEST(f.status == 401);
+  BOOST_TEST(user_sessions_saved(t) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(token_error_is_400_and_provider_unavailable_is_503) {
+  TestApp t;
+  Started s = start_login(t);
+  t.oidc.exchange_error = make_error("token_error", "invalid_grant");
+  Response refused = callback(t, s);
+  BOOST_TEST(refused.status == 400);
+  BOOST_TEST(contains(refused.body, "refused the sign-in code"));
+  BOOST_TEST(user_sessions_saved(t) == 0);
+
+  Started s2 = start_login(t);
+  t.oidc.exchange_error = make_error("token_endpoint_failed", "timeout after 10000 ms");
+  Response down = callback(t, s2);
+  BOOST_TEST(down.status == 503);
+  BOOST_TEST(user_sessions_saved(t) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(repeated_state_or_code_on_callback_is_400) {
+  TestApp t;
+  Started s = start_login(t);
+  script_tokens(t, s.nonce);
+  std::string cookie = std::string(kBindingCookie) + "=" + s.binding;
+  for (std::string q : {"code=a&code=b&state=" + s.state, "code=a&state=" + s.state + "&state=" + s.state}) {
+    BOOST_TEST_CONTEXT(q) {
+      Response r = t.handle(get_request("/callback", q, cookie));
+      BOOST_TEST(r.status == 400);
+      BOOST_TEST(contains(r.body, "repeated parameter"));
+    }
+  }
+  BOOST_TEST(t.oidc.exchanges.empty());
+  // Refusing the repeated parameters did not use up the state.
+  BOOST_TEST(callback(t, s).status == 303);
+}
+
+BOOST_AUTO_TEST_CASE(callback_without_state_or_code_is_400) {
+  TestApp t;
+  BOOST_TEST(t.handle(get_request("/callback", "code=abc")).status == 400);
+  Started s = start_login(t);
+  Response r = t.handle(get_request("/callback", "state=" + s.state, std::string(kBindingCookie) + "=" + s.binding));
+  BOOST_TEST(r.status == 400);
+  BOOST_TEST(t.oidc.exchanges.empty());
+}
+
+BOOST_AUTO_TEST_CASE(sign_in_older_than_fifteen_minutes_is_refused) {
+  TestApp t;
+  Started s = start_login(t);
+  script_tokens(t, s.nonce);
+  t.clock.advance(901);
+  Response r = callback(t, s);
+  BOOST_TEST(r.status == 400);
+  BOOST_TEST(t.oidc.exchanges.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// /logout.
+
+BOOST_AUTO_TEST_CASE(logout_removes_the_session_and_expires_the_cookie) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, {{"id_token", "idt-xyz"}});
+  RequestSpec s;
+  s.method = "POST";
+  s.path = "/logout";
+  s.cookie = t.session_cookie_header(id);
+  Response r = t.handle(s);
+  BOOST_TEST(r.status == 303);
+  BOOST_TEST(!t.stored(id).has_value());
+  std::string sc = set_cookie(r, t.config.cookie_name);
+  BOOST_TEST(contains(sc, "Max-Age=0"));
+  BOOST_TEST(cookie_value(sc) == "");
+  std::string loc = r.header("Location");
+  BOOST_TEST(loc.rfind("https://idp.example/logout?", 0) == 0u);
+  Params q = query_of(loc);
+  BOOST_TEST(param(q, "redirect") == "https://app.example/");
+  BOOST_TEST(param(q, "id_token_hint") == "idt-xyz");
+  BOOST_TEST(param(q, "client_id") == "client-123");
+
+  // The old cookie no longer signs anyone in.
+  Response home = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(!contains(home.body, "Lovelace"));
+}
+
+BOOST_AUTO_TEST_CASE(logout_without_a_session_still_expires_the_cookie_and_uses_logout_url) {
+  TestApp t;
+  t.config.logout_url = "https://app.example/bye";
+  Response r = t.handle(get_request("/logout"));
+  BOOST_TEST(r.status == 303);
+  BOOST_TEST(contains(set_cookie(r, t.config.cookie_name), "Max-Age=0"));
+  BOOST_TEST(param(query_of(r.header("Location")), "redirect") == "https://app.example/bye");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token refresh when a session is loaded.
+
+BOOST_AUTO_TEST_CASE(near_expiry_refreshes_once_and_stores_the_rotated_refresh_token) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 30, "rt-old"), kAdaIdClaims);
+  t.oidc.refresh_results.push_back(fresh_tokens("rt-new"));
+  t.oidc.access_tokens["at-new"] = {{"sub", "kp_user1"}, {"permissions", {"p:new"}}};
+
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(contains(r.body, "Ada Lovelace"));
+  BOOST_REQUIRE(t.oidc.refreshes.size() == 1u);
+  BOOST_TEST(t.oidc.refreshes[0] == "rt-old");
+  auto s = t.stored(id);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-new");
+  BOOST_TEST(s->data["tokens"]["access_token"] == "at-new");
+  BOOST_TEST(s->data["tokens"]["expires_at"] == kNow + 3600);
+  BOOST_TEST(s->data["access_claims"]["permissions"][0] == "p:new");
+  BOOST_TEST(contains(r.body, "p:new"));
+
+  // Fresh tokens now: the next requests do not refresh again.
+  t.clock.advance(120);
+  t.handle(get_request("/", "", t.session_cookie_header(id)));
+  t.handle(get_request("/api/me", "", t.session_cookie_header(id)));
+  BOOST_TEST(t.oidc.refreshes.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(tokens_far_from_expiry_are_not_refreshed) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 600), kAdaIdClaims);
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(t.oidc.refreshes.empty());
+}
+
+BOOST_AUTO_TEST_CASE(refresh_without_a_new_refresh_token_keeps_the_old_one) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 10, "rt-keep"), kAdaIdClaims);
+  t.oidc.refresh_results.push_back(fresh_tokens(""));
+  t.handle(get_request("/", "", t.session_cookie_header(id)));
+  auto s = t.stored(id);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-keep");
+  BOOST_TEST(s->data["tokens"]["access_token"] == "at-new");
+}
+
+BOOST_AUTO_TEST_CASE(refresh_token_error_ends_the_session) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow - 5), kAdaIdClaims);
+  t.oidc.refresh_results.push_back(make_error("token_error", "invalid_grant"));
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(!contains(r.body, "Lovelace"));  // signed-out view
+  BOOST_TEST(!t.stored(id).has_value());
+  BOOST_TEST(contains(set_cookie(r, t.config.cookie_name), "Max-Age=0"));
+
+  Response api = t.handle(get_request("/api/me", "", t.session_cookie_header(id)));
+  BOOST_TEST(api.status == 401);
+}
+
+BOOST_AUTO_TEST_CASE(refresh_network_failure_keeps_the_session_for_a_retry) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 5, "rt-old"), kAdaIdClaims);
+  t.oidc.refresh_results.push_back(make_error("token_endpoint_failed", "connection timed out"));
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(contains(r.body, "Ada Lovelace"));
+  BOOST_TEST(set_cookie(r, t.config.cookie_name).empty());
+  auto s = t.stored(id);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-old");
+
+  // The next request tries again, and succeeds.
+  t.oidc.refresh_results.push_back(fresh_tokens("rt-new"));
+  t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(t.oidc.refreshes.size() == 2u);
+  BOOST_TEST(t.stored(id)->data["tokens"]["refresh_token"] == "rt-new");
+}
+
+BOOST_AUTO_TEST_CASE(refreshed_id_token_with_a_different_subject_ends_the_session) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 5), kAdaIdClaims);
+  t.oidc.refresh_results.push_back(fresh_tokens("rt-new", "idt-other"));
+  t.oidc.id_tokens["idt-other"] = {{"iss", "https://idp.example"}, {"sub", "kp_mallory"}};
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(!contains(r.body, "Lovelace"));
+  BOOST_TEST(!t.stored(id).has_value());
+  BOOST_TEST(contains(set_cookie(r, t.config.cookie_name), "Max-Age=0"));
+}
+
+BOOST_AUTO_TEST_CASE(refreshed_id_token_with_the_same_subject_is_kept) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 5), kAdaIdClaims);
+  t.oidc.refresh_results.push_back(fresh_tokens("rt-new", "idt-same"));
+  t.oidc.id_tokens["idt-same"] = {{"iss", "https://idp.example"}, {"sub", "kp_user1"}, {"auth_time", 1}};
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(contains(r.body, "Ada Lovelace"));
+  auto s = t.stored(id);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->data["tokens"]["id_token"] == "idt-same");
+  BOOST_REQUIRE(!t.oidc.id_checks.empty());
+  BOOST_TEST(t.oidc.id_checks.back().second == "");  // refreshed ID tokens carry no nonce
+}
+
+BOOST_AUTO_TEST_CASE(unknown_session_cookie_is_cleared) {
+  TestApp t;
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(SequenceRandom::token_of_call(777))));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(contains(set_cookie(r, t.config.cookie_name), "Max-Age=0"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A failing session store.
+
+BOOST_AUTO_TEST_CASE(failing_store_gives_a_503_page_and_keeps_existing_sessions) {
+  auto owned = std::make_unique<FailingStore>();
+  FailingStore* store = owned.get();
+  TestApp t(std::move(owned));
+  store->fail_reads = store->fail_writes = false;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 3600), kAdaIdClaims);
+  store->fail_reads = store->fail_writes = true;
+
+  Response home = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(home.status == 503);
+  BOOST_TEST(contains(home.header("Content-Type"), "text/html"));
+  BOOST_TEST(contains(home.body, "Existing sessions are kept"));
+  BOOST_TEST(set_cookie(home, t.config.cookie_name).empty());  // the browser keeps its cookie
+
+  Response api = t.handle(get_request("/api/me", "", t.session_cookie_header(id)));
+  BOOST_TEST(api.status == 503);
+  BOOST_TEST(json::parse(api.body).contains("detail"));
+
+  Response login = t.handle(get_request("/login"));
+  BOOST_TEST(login.status == 503);
+  BOOST_TEST(set_cookie(login, kBindingCookie).empty());
+
+  // Writes failing while reads work: sign-out cannot complete, and says so instead of pretending.
+  store->fail_reads = false;
+  RequestSpec out;
+  out.method = "POST";
+  out.path = "/logout";
+  out.cookie = t.session_cookie_header(id);
+  Response lo = t.handle(out);
+  BOOST_TEST(lo.status == 503);
+
+  // The store recovers: the session is still there.
+  store->fail_writes = false;
+  Response back = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(back.status == 200);
+  BOOST_TEST(contains(back.body, "Ada Lovelace"));
+}
+
+BOOST_AUTO_TEST_CASE(failing_store_during_callback_is_503_without_a_session_cookie) {
+  auto owned = std::make_unique<FailingStore>();
+  FailingStore* store = owned.get();
+  TestApp t(std::move(owned));
+  store->fail_reads = store->fail_writes = false;
+  Started s = start_login(t);
+  script_tokens(t, s.nonce);
+  store->fail_writes = true;
+  Response r = callback(t, s);
+  BOOST_TEST(r.status == 503);
+  BOOST_TEST(set_cookie(r, t.config.cookie_name).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// API routes.
+
+BOOST_AUTO_TEST_CASE(api_without_identity_is_401_before_validation) {
+  TestApp t;
+  for (const char* path : {"/items/abc", "/items/42", "/api/me"}) {
+    BOOST_TEST_CONTEXT(path) {
+      Response r = t.handle(get_request(path));
+      BOOST_TEST(r.status == 401);
+      BOOST_TEST(json::parse(r.body) == json({{"detail", "Not authenticated"}}));
+      BOOST_TEST(r.header("WWW-Authenticate") == "Bearer");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(items_parses_the_id_like_fastapi) {
+  TestApp t;
+  std::string cookie = t.session_cookie_header(t.sign_in(kAda, tokens_expiring_at(kNow + 3600), kAdaIdClaims));
+  struct Case { const char* segment; int status; const char* id; };
+  const Case cases[] = {
+      {"42", 200, "42"},     {"-3", 200, "-3"},     {"+5", 200, "5"},      {"007", 200, "7"},
+      {" 5", 200, "5"},      {"5 ", 200, "5"},      {"1_000", 200, "1000"}, {"0", 200, "0"},
+      {"-0", 200, "0"},      {"123456789012345678901234567890", 200, "123456789012345678901234567890"},
+      {"abc", 422, ""},      {"4.5", 422, ""},      {"0x1f", 422, ""},     {"1e3", 422, ""},
+      {"1__000", 422, ""},   {"_1", 422, ""},       {"1_", 422, ""},       {"--1", 422, ""},
+      {"+", 422, ""},        {" ", 422, ""},        {"5a", 422, ""},       {"١٢", 200, "12"},  // Python int() takes Unicode digits
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT("item_id='" << c.segment << "'") {
+      Response r = t.handle(get_request(std::string("/items/") + c.segment, "", cookie));
+      BOOST_TEST(r.status == c.status);
+      BOOST_TEST(r.header("Content-Type") == "application/json");
+      json body = json::parse(r.body);
+      if (c.status == 200) {
+        BOOST_TEST(r.body.find(std::string("\"item_id\":") + c.id + ",") != std::string::npos);
+        BOOST_TEST(body["q"].is_null());
+      } else {
+        BOOST_TEST(body["detail"][0]["loc"] == json({"path", "item_id"}));
+        BOOST_TEST(body["detail"][0]["type"] == "type_error.integer");
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(items_returns_q_as_null_or_string) {
+  TestApp t;
+  std::string cookie = t.session_cookie_header(t.sign_in(kAda, tokens_expiring_at(kNow + 3600), kAdaIdClaims));
+  Response none = t.handle(get_request("/items/42", "", cookie));
+  BOOST_TEST(none.body == R"({"item_id":42,"q":null})");
+  Response hi = t.handle(get_request("/items/42", "q=hi", cookie));
+  BOOST_TEST(hi.body == R"({"item_id":42,"q":"hi"})");
+  Response quoted = t.handle(get_request("/items/1", "q=%22%3C%2Fscript%3E", cookie));
+  BOOST_TEST(json::parse(quoted.body)["q"] == "\"</script>");
+  Response last = t.handle(get_request("/items/1", "q=a&q=b", cookie));
+  BOOST_TEST(json::parse(last.body)["q"] == "b");
+  Response bad_utf8 = t.handle(get_request("/items/1", "q=caf%E9", cookie));
+  BOOST_TEST(bad_utf8.status == 200);
+  BOOST_TEST(json::parse(bad_utf8.body)["q"].is_string());  // still valid JSON
+}
+
+BOOST_AUTO_TEST_CASE(invalid_bearer_token_is_401_with_invalid_token_challenge) {
+  TestApp t;
+  std::string cookie = t.session_cookie_header(t.sign_in(kAda, tokens_expiring_at(kNow + 3600), kAdaIdClaims));
+  for (const char* path : {"/items/42", "/items/abc", "/api/me"}) {
+    BOOST_TEST_CONTEXT(path) {
+      RequestSpec s;
+      s.path = path;
+      s.authorization = "Bearer not-a-valid-token";
+      s.cookie = cookie;  // a valid cookie does not rescue a bad bearer token
+      Response r = t.handle(s);
+      BOOST_TEST(r.status == 401);
+      BOOST_TEST(r.header("WWW-Authenticate") == "Bearer error=\"invalid_token\"");
+      BOOST_TEST(contains(json::parse(r.body)["detail"].get<std::string>(), "Invalid token"));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(valid_bearer_token_decides_identity_even_with_a_cookie) {
+  TestApp t;
+  std::string cookie = t.session_cookie_header(t.sign_in(kAda, tokens_expiring_at(kNow + 3600), kAdaIdClaims));
+  t.oidc.access_tokens["m2m-token"] = {{"sub", "m2m_client"}, {"permissions", {"read:items"}}, {"org_code", "org_m"}};
+  RequestSpec s;
+  s.path = "/api/me";
+  s.authorization = "Bearer m2m-token";
+  s.cookie = cookie;
+  Response r = t.handle(s);
+  BOOST_TEST(r.status == 200);
+  json body = json::parse(r.body);
+  BOOST_TEST(body["type"] == "machine");
+  BOOST_TEST(body["sub"] == "m2m_client");
+  BOOST_TEST(body["permissions"] == json({"read:items"}));
+  BOOST_TEST(body["org_code"] == "org_m");
+  BOOST_TEST(!body.contains("user"));
+
+  s.path = "/items/7";
+  s.query = "q=x";
+  Response items = t.handle(s);
+  BOOST_TEST(items.status == 200);
+  BOOST_TEST(items.body == R"({"item_id":7,"q":"x"})");
+}
+
+BOOST_AUTO_TEST_CASE(api_me_with_a_session_returns_the_user) {
+  TestApp t;
+  std::string cookie = t.session_cookie_header(t.sign_in(kAda, tokens_expiring_at(kNow + 3600), kAdaIdClaims));
+  Response r = t.handle(get_request("/api/me", "", cookie));
+  BOOST_TEST(r.status == 200);
+  json body = json::parse(r.body);
+  BOOST_TEST(body["type"] == "user");
+  BOOST_TEST(body["user"]["full_name"] == "Ada Lovelace");
+  BOOST_TEST(body["user"]["email"] == "ada@example.com");
+  BOOST_TEST(body["permissions"].is_array());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

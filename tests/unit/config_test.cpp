@@ -1,0 +1,237 @@
+// Configuration: dotenv parsing (quotes, comments, export), load_config with aliases, environment
+// overriding the file, and the validation messages (missing keys named, http issuers, bad numbers).
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <string>
+
+#include "config/config.hpp"
+#include "fakes.hpp"
+
+using namespace kinde;
+using namespace kinde::testing;
+
+namespace {
+
+EnvGetter env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& n) -> std::optional<std::string> {
+    auto it = vars.find(n);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+Result<Config> load(const std::string& name, std::map<std::string, std::string> env = {}) {
+  return load_config(project_path("tests/data/config/" + name + ".conf"), true, env_of(std::move(env)));
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(dotenv_handles_quotes_comments_export_and_spaces) {
+  auto r = parse_dotenv(
+      "# comment\n"
+      "\n"
+      "A=plain\n"
+      "B = spaced value  \n"
+      "export C=exported\n"
+      "D=\"double # not comment\"  # comment\n"
+      "E='single \\n literal'\n"
+      "F=\"esc \\\"q\\\" \\\\ \\n end\"\n"
+      "G=value # comment\n"
+      "H=val#ue\n"
+      "I=\n"
+      "J=windows\r\n"
+      "   # indented comment\n");
+  BOOST_REQUIRE(r);
+  const auto& m = *r;
+  BOOST_TEST(m.at("A") == "plain");
+  BOOST_TEST(m.at("B") == "spaced value");
+  BOOST_TEST(m.at("C") == "exported");
+  BOOST_TEST(m.at("D") == "double # not comment");
+  BOOST_TEST(m.at("E") == "single \\n literal");
+  BOOST_TEST(m.at("F") == "esc \"q\" \\ \n end");
+  BOOST_TEST(m.at("G") == "value");
+  BOOST_TEST(m.at("H") == "val#ue");
+  BOOST_TEST(m.at("I") == "");
+  BOOST_TEST(m.at("J") == "windows");
+  BOOST_TEST(m.size() == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(dotenv_errors_name_the_line) {
+  auto unterminated = parse_dotenv("A=1\nB=\"open\n");
+  BOOST_REQUIRE(!unterminated);
+  BOOST_TEST(unterminated.error().code == "config_syntax");
+  BOOST_TEST(contains(unterminated.error().detail, "line 2"));
+
+  auto no_equals = parse_dotenv("A=1\n\nJUSTAWORD\n");
+  BOOST_REQUIRE(!no_equals);
+  BOOST_TEST(contains(no_equals.error().detail, "line 3"));
+
+  auto bad_key = parse_dotenv("1ABC=x\n");
+  BOOST_REQUIRE(!bad_key);
+  BOOST_TEST(contains(bad_key.error().detail, "line 1"));
+
+  auto trailing = parse_dotenv("A=\"x\" y\n");
+  BOOST_REQUIRE(!trailing);
+  BOOST_TEST(contains(trailing.error().detail, "line 1"));
+}
+
+BOOST_AUTO_TEST_CASE(full_file_loads_every_key) {
+  auto r = load("full");
+  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().detail));
+  const Config& c = *r;
+  BOOST_TEST(c.issuer == "https://example.kinde.com");  // trailing slash dropped
+  BOOST_TEST(c.client_id == "client-123");
+  BOOST_TEST(c.client_secret == "s3cr#t with spaces");
+  BOOST_TEST(c.callback_url == "https://app.example/app/callback");
+  BOOST_TEST(c.logout_url == "https://app.example/app/");
+  BOOST_TEST(c.audience == "https://api.example");
+  BOOST_TEST(c.org_code == "org_abc#not-a-comment");
+  BOOST_TEST(c.scopes == "openid profile email offline");
+  BOOST_TEST(c.idle_timeout == 600);
+  BOOST_TEST(c.max_age == 7200);
+  BOOST_TEST(c.log_level == "debug");
+  BOOST_TEST(c.cookie_secure);
+  BOOST_TEST(c.session_dir == project_path("tests/data/config") + "/sessions");  // relative to the file
+  BOOST_TEST(contains(c.config_path, "full.conf"));
+}
+
+BOOST_AUTO_TEST_CASE(tutorial_aliases_are_accepted_and_loopback_http_turns_secure_off) {
+  auto r = load("aliases");
+  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().detail));
+  BOOST_TEST(r->issuer == "https://tutorial.kinde.com");
+  BOOST_TEST(r->callback_url == "http://localhost:8000/api/auth/kinde_callback");
+  BOOST_TEST(r->logout_url == "http://localhost:8000/");
+  BOOST_TEST(!r->cookie_secure);
+  BOOST_TEST(r->scopes == "openid profile email offline");  // the default
+  BOOST_TEST(r->idle_timeout == 3600);
+  BOOST_TEST(r->max_age == 86400);
+}
+
+BOOST_AUTO_TEST_CASE(environment_overrides_the_file_including_across_aliases) {
+  auto r = load("full", {{"KINDE_CLIENT_ID", "from-env"},
+                         {"KINDE_HOST", "https://env.kinde.com"},
+                         {"KINDE_SESSION_IDLE_TIMEOUT", "42"},
+                         {"SESSION_COOKIE_SECURE", "false"},
+                         {"KINDE_CLIENT_SECRET", ""}});  // empty counts as unset: the file's value stays
+  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().detail));
+  BOOST_TEST(r->client_id == "from-env");
+  BOOST_TEST(r->issuer == "https://env.kinde.com");
+  BOOST_TEST(r->idle_timeout == 42);
+  BOOST_TEST(!r->cookie_secure);
+  BOOST_TEST(r->client_secret == "s3cr#t with spaces");
+}
+
+BOOST_AUTO_TEST_CASE(environment_alone_is_enough_without_a_file) {
+  auto r = load_config("/nonexistent/kinde.conf", false,
+                       env_of({{"KINDE_DOMAIN", "https://d.kinde.com"},
+                               {"KINDE_CLIENT_ID", "c"},
+                               {"KINDE_CLIENT_SECRET", "s"},
+                               {"KINDE_REDIRECT_URI", "https://app.example/callback"}}));
+  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().detail));
+  BOOST_TEST(r->issuer == "https://d.kinde.com");
+  BOOST_TEST(r->config_path == "");
+}
+
+BOOST_AUTO_TEST_CASE(an_explicit_missing_file_is_an_error) {
+  auto r = load_config("/nonexistent/kinde.conf", true, env_of({}));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == "config_missing");
+  BOOST_TEST(contains(r.error().detail, "/nonexistent/kinde.conf"));
+}
+
+BOOST_AUTO_TEST_CASE(every_missing_key_is_named) {
+  auto r = load("missing");
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == "config_invalid");
+  const std::string& d = r.error().detail;
+  BOOST_TEST(contains(d, "KINDE_CLIENT_ID is missing"));
+  BOOST_TEST(contains(d, "KINDE_CLIENT_SECRET is missing"));
+  BOOST_TEST(contains(d, "KINDE_CALLBACK_URL is missing"));
+  BOOST_TEST(!contains(d, "KINDE_ISSUER_URL"));
+}
+
+BOOST_AUTO_TEST_CASE(http_issuer_is_refused_unless_loopback) {
+  auto r = load("http_issuer");
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(contains(r.error().detail, "KINDE_ISSUER_URL must start with https://"));
+
+  for (const char* ok : {"http://127.0.0.1:3000", "http://localhost", "http://localhost:8080/", "http://[::1]:9000"}) {
+    BOOST_TEST_CONTEXT(ok) {
+      auto l = load("http_issuer", {{"KINDE_ISSUER_URL", ok}});
+      BOOST_TEST(l.ok());
+    }
+  }
+  for (const char* bad : {"http://localhost.evil.example", "http://127.0.0.1.nip.io", "http://localhost@evil.example",
+                          "http://localhost:80@evil.example", "http://127.0.0.1:x@evil.example",
+                          "ftp://example.kinde.com", "example.kinde.com"}) {
+    BOOST_TEST_CONTEXT(bad) {
+      auto l = load("http_issuer", {{"KINDE_ISSUER_URL", bad}});
+      BOOST_TEST(!l.ok());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(loopback_detection_checks_the_whole_host) {
+  BOOST_TEST(is_loopback_http("http://127.0.0.1"));
+  BOOST_TEST(is_loopback_http("http://127.0.0.1:8000/cb"));
+  BOOST_TEST(is_loopback_http("http://localhost/"));
+  BOOST_TEST(is_loopback_http("http://[::1]/"));
+  BOOST_TEST(!is_loopback_http("https://localhost/"));
+  BOOST_TEST(!is_loopback_http("http://localhostx/"));
+  BOOST_TEST(!is_loopback_http("http://localhost:8000@evil.example/"));
+  BOOST_TEST(!is_loopback_http("http://localhost:/x"));
+  BOOST_TEST(!is_loopback_http("http://localhost:8000x/"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_numbers_and_booleans_are_each_reported) {
+  auto r = load("bad_numbers");
+  BOOST_REQUIRE(!r);
+  const std::string& d = r.error().detail;
+  BOOST_TEST(contains(d, "KINDE_SESSION_IDLE_TIMEOUT must be a whole number of seconds, got '1h'"));
+  BOOST_TEST(contains(d, "KINDE_SESSION_MAX_AGE must be a whole number of seconds, got '-5'"));
+  BOOST_TEST(contains(d, "KINDE_HTTP_TIMEOUT_MS must be a positive number"));
+  BOOST_TEST(contains(d, "SESSION_COOKIE_SECURE must be true or false, got 'maybe'"));
+  // One message per line, none missing.
+  std::size_t lines = 1;
+  for (char c : d) lines += c == '\n' ? 1 : 0;
+  BOOST_TEST(lines == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(oversized_numbers_and_other_bad_values_are_refused) {
+  auto huge = load("http_issuer", {{"KINDE_ISSUER_URL", "https://x.kinde.com"},
+                                   {"KINDE_SESSION_MAX_AGE", "99999999999999999999"},
+                                   {"KINDE_LOG_LEVEL", "verbose"},
+                                   {"KINDE_SESSION_STORE", "memcached://x"},
+                                   {"KINDE_SESSION_SECRET", "short"},
+                                   {"KINDE_TOKEN_AUTH", "private_key_jwt"}});
+  BOOST_REQUIRE(!huge);
+  const std::string& d = huge.error().detail;
+  BOOST_TEST(contains(d, "KINDE_SESSION_MAX_AGE"));
+  BOOST_TEST(contains(d, "KINDE_LOG_LEVEL"));
+  BOOST_TEST(contains(d, "KINDE_SESSION_STORE"));
+  BOOST_TEST(contains(d, "KINDE_SESSION_SECRET"));
+  BOOST_TEST(contains(d, "KINDE_TOKEN_AUTH"));
+}
+
+BOOST_AUTO_TEST_CASE(callback_url_must_be_absolute) {
+  auto r = load("http_issuer", {{"KINDE_ISSUER_URL", "https://x.kinde.com"}, {"KINDE_CALLBACK_URL", "/callback"}});
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(contains(r.error().detail, "KINDE_CALLBACK_URL must be an absolute"));
+}
+
+BOOST_AUTO_TEST_CASE(syntax_error_in_file_names_file_and_line) {
+  auto r = load("syntax_error");
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == "config_syntax");
+  BOOST_TEST(contains(r.error().detail, "syntax_error.conf"));
+  BOOST_TEST(contains(r.error().detail, "line 2"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
