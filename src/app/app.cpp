@@ -40,9 +40,9 @@ const Route kRoutes[] = {
     {"/api/auth/kinde_callback", GET, handle_callback, Access::open},
     {"/api/auth/logout", GET | POST, handle_logout, Access::open},
     {"/api/me", GET, handle_me, Access::api},
-    {"/openapi.json", GET | HEAD, handle_openapi, Access::open},
-    {"/docs", GET | HEAD, handle_docs, Access::open},
-    {"/docs/", GET | HEAD, handle_docs, Access::open},
+    {"/openapi.json", GET | HEAD, handle_openapi, Access::none},
+    {"/docs", GET | HEAD, handle_docs, Access::none},
+    {"/docs/", GET | HEAD, handle_docs, Access::none},
     {"/items/*", GET, handle_items, Access::api},
 };
 
@@ -78,20 +78,9 @@ std::string origin_of(const std::string& url) {
 
 App::App(AppParts parts) : p_(std::move(parts)) { form_action_origin_ = origin_of(p_.config.issuer); }
 
-std::string App::url(const Request& req, const std::string& path) const { return req.script_name + path; }
+std::string App::url(const Request& req, const std::string& path) const { return req.base_path + path; }
 
-std::string App::cookie_path(const Request& req) const {
-  const std::string& s = req.script_name;
-  // Behind a shared-hosting rewrite SCRIPT_NAME is ".../kinde.fcgi" while the browser sees the folder.
-  auto ends_with = [&](std::string_view suf) {
-    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-  };
-  if (ends_with(".fcgi") || ends_with(".cgi")) {
-    auto slash = s.rfind('/');
-    return slash == std::string::npos || slash == 0 ? "/" : s.substr(0, slash);
-  }
-  return s.empty() ? "/" : s;
-}
+std::string App::cookie_path(const Request& req) const { return req.base_path.empty() ? "/" : req.base_path; }
 
 std::string App::session_cookie(const Request& req, const std::string& id, bool expire) const {
   std::string c = p_.config.cookie_name + "=" + (expire ? std::string() : id) + "; Path=" + cookie_path(req) +
@@ -108,7 +97,7 @@ std::string App::home_url(const Request& req) const {
 }
 
 Response App::page(const Request& req, int status, const std::string& tmpl, nlohmann::json ctx) {
-  ctx["base"] = req.script_name;
+  ctx["base"] = req.base_path;
   ctx["urls"] = {{"home", url(req, "/")},         {"login", url(req, "/login")},
                  {"register", url(req, "/register")}, {"logout", url(req, "/logout")},
                  {"me", url(req, "/api/me")},       {"items", url(req, "/items/42")}};

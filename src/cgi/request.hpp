@@ -18,6 +18,9 @@ struct Request {
   std::string method;        // upper case
   std::string script_name;   // "" at the site root, "/app", "/app/kinde.fcgi" behind a rewrite
   std::string path_info;     // "/" when empty
+  std::string base_path;     // prefix for the app's own URLs: script_name, or its folder when an
+                             // .htaccess rewrite hid ".../kinde.fcgi" from the browser
+  std::string request_uri;   // REQUEST_URI as sent (path + query)
   std::string query_string;  // raw
   std::string remote_addr;
   std::string host;          // HTTP_HOST
