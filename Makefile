@@ -46,8 +46,28 @@ $(BUILD)/tests/%.o: CPPFLAGS += -DBOOST_TEST_DYN_LINK -Itests
 $(BUILD)/kinde_tests: $(TEST_OBJ) $(BUILD)/libkinde.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lboost_unit_test_framework
 
+# make bench (never part of make test): an optimised build in build-bench/ without sanitizers, the
+# bench's own programs (tests/bench/), then the runner, which prints the table and writes
+# build-bench/bench.json.
+BENCH_BINS := kinde.fcgi hello.fcgi hello_cgi cgi_time bench_driver
+bench: deps
+	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" SAN= $(BENCH_BINS:%=build-bench/%)
+	@node tests/bench/run.mjs build-bench
+
 $(BUILD)/hello.fcgi: tests/bench/hello.c
-	$(CC) -O2 -o $@ $< -lfcgi
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -o $@ $< -lfcgi
+
+$(BUILD)/hello_cgi: tests/bench/hello_cgi.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -o $@ $<
+
+$(BUILD)/cgi_time: tests/bench/cgi_time.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Wshadow -o $@ $<
+
+$(BUILD)/bench_driver: $(BUILD)/tests/bench/bench_driver.o $(BUILD)/libkinde.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 deps:
 	@bash scripts/deps.sh
