@@ -80,7 +80,11 @@ App::App(AppParts parts) : p_(std::move(parts)) { form_action_origin_ = origin_o
 
 std::string App::url(const Request& req, const std::string& path) const { return req.base_path + path; }
 
-std::string App::cookie_path(const Request& req) const { return req.base_path.empty() ? "/" : req.base_path; }
+std::string App::cookie_path(const Request& req) const {
+  // KINDE_COOKIE_PATH widens the cookie, e.g. to "/" so it also reaches folders the Authorizer protects.
+  if (!p_.config.cookie_path.empty()) return p_.config.cookie_path;
+  return req.base_path.empty() ? "/" : req.base_path;
+}
 
 std::string App::session_cookie(const Request& req, const std::string& id, bool expire) const {
   std::string c = p_.config.cookie_name + "=" + (expire ? std::string() : id) + "; Path=" + cookie_path(req) +
@@ -92,8 +96,7 @@ std::string App::session_cookie(const Request& req, const std::string& id, bool 
 
 std::string App::home_url(const Request& req) const {
   if (!p_.config.logout_url.empty()) return p_.config.logout_url;
-  std::string base = cookie_path(req) == "/" ? "" : cookie_path(req);
-  return origin_of(p_.config.callback_url) + base + "/";
+  return origin_of(p_.config.callback_url) + req.base_path + "/";
 }
 
 Response App::page(const Request& req, int status, const std::string& tmpl, nlohmann::json ctx) {
@@ -132,7 +135,8 @@ Response App::handle(const Request& req) {
   Response r;
   try {
     ctx.now = p_.clock->now();
-    r = dispatch(ctx);
+    // The Authorizer role (and Apache's 401 ErrorDocument for it) answers from the session alone.
+    r = is_authorizer_request(req) ? handle_authorizer(*this, ctx) : dispatch(ctx);
   } catch (const std::exception& e) {
     log_error(std::string("unexpected error handling ") + req.method + " " + req.path_info + ": " + e.what());
     r = error_page(req, 500, "Something went wrong", "The server hit an unexpected error. Please try again.");

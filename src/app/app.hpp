@@ -92,6 +92,13 @@ Response handle_me(App& app, Ctx& ctx);
 Response handle_openapi(App& app, Ctx& ctx);  // GET /openapi.json
 Response handle_docs(App& app, Ctx& ctx);     // GET /docs: Swagger UI page
 
+// FastCGI Authorizer (src/app/authorizer.cpp): true for FCGI_ROLE=AUTHORIZER, and for the app run as
+// Apache's 401 ErrorDocument after a failed authorizer check (REDIRECT_STATUS=401).
+bool is_authorizer_request(const Request& req);
+// The authorizer's answer from the session cookie (or a bearer token) and the location's rules:
+// 200 with Variable-* headers, a sign-in redirect (browsers) or 401 JSON, or 403 when a rule fails.
+Response handle_authorizer(App& app, Ctx& ctx);
+
 // The OpenAPI 3 description of the API routes; servers = [script_name] when the app has a prefix.
 nlohmann::json openapi_document(const std::string& script_name, const std::string& cookie_name);
 // Python's int() on text, as FastAPI 0.92 validates an int path parameter: canonical decimal, or nullopt.

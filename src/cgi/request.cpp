@@ -113,6 +113,10 @@ Request build_request(const EnvLookup& env, const BodyReader& body) {
     r.base_path = slash == std::string::npos ? std::string() : r.script_name.substr(0, slash);
   }
   r.fcgi_role = get("FCGI_ROLE");
+  for (const char* var : {"KINDE_REQUIRE_PERMISSION", "KINDE_REQUIRE_ORG", "KINDE_REQUIRE_FLAG", "REDIRECT_STATUS",
+                          "REDIRECT_KINDE_REQUIRE_PERMISSION", "REDIRECT_KINDE_REQUIRE_ORG", "REDIRECT_KINDE_REQUIRE_FLAG"}) {
+    if (auto v = env(var)) r.server_vars.emplace_back(var, *v);
+  }
 
   static const std::pair<const char*, const char*> kHeaders[] = {
       {"HTTP_AUTHORIZATION", "authorization"}, {"HTTP_ACCEPT", "accept"},

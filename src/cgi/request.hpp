@@ -32,6 +32,10 @@ struct Request {
   Params cookies;  // cookie header pairs in order
   std::map<std::string, std::string> headers;  // lower-case names: authorization, accept, ...
   std::string fcgi_role;  // "RESPONDER", "AUTHORIZER" (FCGI_ROLE) or "" under CGI
+  // Server-set variables the Authorizer role reads (never from client headers: those are HTTP_*):
+  // KINDE_REQUIRE_* per protected location, and REDIRECT_STATUS / REDIRECT_KINDE_REQUIRE_* when
+  // Apache runs the app as a 401 ErrorDocument. See src/app/authorizer.cpp.
+  Params server_vars;
   // Set when the request is malformed (bad escape, oversize body...): the app answers 400/413.
   std::optional<std::pair<int, std::string>> bad;
 

@@ -215,6 +215,13 @@ Result<Config> load_config(const std::string& path, bool explicit_path, const En
   if (auto v = get({"SESSION_COOKIE_SECURE", "KINDE_COOKIE_SECURE"}); v && !parse_bool(*v, c.cookie_secure))
     problems.push_back("SESSION_COOKIE_SECURE must be true or false, got '" + *v + "'");
   if (auto v = get({"KINDE_COOKIE_NAME"})) c.cookie_name = *v;
+  if (auto v = get({"KINDE_COOKIE_PATH"})) {
+    // It goes verbatim into Set-Cookie: a path, nothing that could end the attribute or the header.
+    bool ok = !v->empty() && (*v)[0] == '/';
+    for (char ch : *v) ok = ok && ch > 0x20 && ch != 0x7f && ch != ';' && ch != ',';
+    if (ok) c.cookie_path = *v;
+    else problems.push_back("KINDE_COOKIE_PATH must be a URL path starting with '/', got '" + *v + "'");
+  }
   c.template_dir = resolve(base, get({"KINDE_TEMPLATE_DIR"}).value_or(project + "/templates"));
   if (auto v = get({"KINDE_LOG_LEVEL"})) {
     LogLevel l;

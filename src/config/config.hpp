@@ -29,6 +29,7 @@ struct Config {
   std::int64_t max_age = 86400;
   bool cookie_secure = true;
   std::string cookie_name = "kinde_fcgi_session";
+  std::string cookie_path;     // KINDE_COOKIE_PATH: "" = the app's base path ("/" at the site root)
   std::string template_dir;
   std::string log_level = "info";
   long http_connect_timeout_ms = 3000;   // KINDE_HTTP_CONNECT_TIMEOUT_MS

@@ -1,0 +1,252 @@
+// The FastCGI Authorizer role: lighttpd ("mode" => "authorizer") and Apache mod_fcgid
+// (FcgidAccessChecker) ask the app whether a request for a protected file or script may go on.
+// The answer comes from the session cookie alone (or an Authorization: Bearer token), with no
+// provider round trip unless the session's tokens need a refresh.
+//
+// Per-location rules arrive as server-set request variables (never client headers, which the
+// servers only ever pass as HTTP_*): KINDE_REQUIRE_PERMISSION (all listed), KINDE_REQUIRE_ORG (the
+// signed-in organisation is one of those listed), KINDE_REQUIRE_FLAG (every listed boolean feature
+// flag is on). Lists are separated by spaces or commas.
+//
+// Apache replaces any non-200 authorizer answer with its own 401, keeping none of our headers. So
+// Apache configs add `ErrorDocument 401 <the app>`: Apache then runs the app as a responder with
+// REDIRECT_STATUS=401, the original REQUEST_URI and the rules as REDIRECT_KINDE_REQUIRE_*, and the
+// app gives the real answer (redirect, 401 JSON or 403 page). lighttpd passes our non-200 answer
+// through unchanged.
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "app/app.hpp"
+#include "kinde/claims.hpp"
+#include "util/log.hpp"
+#include "util/url.hpp"
+
+namespace kinde {
+namespace {
+
+std::string server_var(const Request& req, std::string_view name) {
+  return find_param(req.server_vars, name).value_or("");
+}
+
+// The app runs as Apache's ErrorDocument for a failed authorizer check (not a real authorizer call).
+bool is_error_document(const Request& req) {
+  return req.fcgi_role != "AUTHORIZER" && server_var(req, "REDIRECT_STATUS") == "401";
+}
+
+// "a b,c" -> {"a", "b", "c"}: the rule lists are separated by spaces and/or commas.
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : text) {
+    if (c == ' ' || c == ',' || c == '\t') {
+      if (!cur.empty()) out.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+struct Rules {
+  std::vector<std::string> permissions;  // all required
+  std::vector<std::string> orgs;         // one of them is the signed-in organisation
+  std::vector<std::string> flags;        // every boolean flag on
+};
+
+Rules rules_of(const Request& req) {
+  // After Apache's internal redirect to the ErrorDocument, the location's variables carry REDIRECT_.
+  std::string prefix = is_error_document(req) ? "REDIRECT_" : "";
+  Rules r;
+  r.permissions = split_list(server_var(req, prefix + "KINDE_REQUIRE_PERMISSION"));
+  r.orgs = split_list(server_var(req, prefix + "KINDE_REQUIRE_ORG"));
+  r.flags = split_list(server_var(req, prefix + "KINDE_REQUIRE_FLAG"));
+  return r;
+}
+
+bool has_bearer(const Request& req) {
+  std::string auth = req.header("authorization");
+  return auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0);
+}
+
+// A browser navigating (Accept lists text/html) is sent to sign in; anything else gets 401.
+bool is_browser(const Request& req) {
+  return !has_bearer(req) && req.header("accept").find("text/html") != std::string::npos;
+}
+
+std::string origin_of(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return {};
+  auto slash = url.find('/', scheme + 3);
+  return slash == std::string::npos ? url : url.substr(0, slash);
+}
+
+// The app's base path as the browser sees it, from KINDE_CALLBACK_URL: in the Authorizer role the
+// request's SCRIPT_NAME is the protected file's, not the app's.
+std::string app_base(const Config& cfg) {
+  std::string origin = origin_of(cfg.callback_url);
+  std::string path = cfg.callback_url.substr(origin.size());
+  path = path.substr(0, path.find_first_of("?#"));
+  for (std::string_view suffix : {"/api/auth/kinde_callback", "/callback"}) {
+    if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return path.substr(0, path.size() - suffix.size());
+    }
+  }
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+// The request as the app's own pages see it (links under the app's base path).
+Request as_app_request(const App& app, const Request& req) {
+  Request r = req;
+  r.base_path = app_base(app.config());
+  return r;
+}
+
+Response not_authenticated(App& app, const Request& req, const Ctx& ctx) {
+  if (ctx.bearer_error) {
+    nlohmann::json j = {{"detail", "Invalid token: " + ctx.bearer_error->detail}};
+    Response r = json_response(401, j.dump());
+    r.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    return r;
+  }
+  if (is_browser(req)) {
+    // Back to the page asked for after sign-in; the login handler filters `next` once more.
+    std::string next = safe_next_path(req.request_uri.empty() ? "/" : req.request_uri);
+    const Config& cfg = app.config();
+    return redirect_response(origin_of(cfg.callback_url) + app_base(cfg) + "/login?next=" + url_encode(next));
+  }
+  Response r = json_response(401, R"({"detail":"Not authenticated"})");
+  r.set_header("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+std::string join(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+struct Granted {
+  std::vector<std::string> missing;  // plain-words reasons, empty when every rule holds
+};
+
+Granted check_rules(const Rules& rules, const ClaimSource& claims) {
+  Granted g;
+  if (!rules.permissions.empty()) {
+    auto perms = get_permissions(claims);
+    if (!perms) log_warn("authorizer: permissions claim unreadable: " + perms.error().detail);
+    for (const auto& p : rules.permissions) {
+      bool has = perms && std::find(perms->permissions.begin(), perms->permissions.end(), p) != perms->permissions.end();
+      if (!has) g.missing.push_back("the permission \"" + p + "\"");
+    }
+  }
+  if (!rules.orgs.empty()) {
+    auto org = get_organization(claims);
+    if (!org) log_warn("authorizer: org_code claim unreadable: " + org.error().detail);
+    bool in = org && org->org_code && std::find(rules.orgs.begin(), rules.orgs.end(), *org->org_code) != rules.orgs.end();
+    if (!in) {
+      g.missing.push_back(rules.orgs.size() == 1 ? "to be signed in to the organisation \"" + rules.orgs[0] + "\""
+                                                 : "to be signed in to one of the organisations \"" +
+                                                       join(rules.orgs, "\", \"") + "\"");
+    }
+  }
+  for (const auto& f : rules.flags) {
+    auto on = get_boolean_flag(claims, f, false);
+    if (!on) log_warn("authorizer: feature flag " + f + " unreadable: " + on.error().detail);
+    if (!on || !*on) g.missing.push_back("the feature flag \"" + f + "\" turned on");
+  }
+  return g;
+}
+
+Response forbidden(App& app, const Request& req, const std::string& who, const Granted& g) {
+  std::string need = join(g.missing, " and ");
+  std::string message = "You are signed in" + (who.empty() ? std::string() : " as " + who) +
+                        ", but this page needs " + need + ". Ask the site's administrator for access, or "
+                        "sign in with another account.";
+  log_info("authorizer: 403 for " + req.request_uri + ": missing " + need);
+  if (!is_browser(req)) {
+    nlohmann::json j = {{"detail", "Forbidden: needs " + need}};
+    return json_response(403, j.dump());
+  }
+  Request app_req = as_app_request(app, req);
+  return app.page(app_req, 403, "error",
+                  {{"status", 403}, {"title", "You don't have access to this page"}, {"message", message},
+                   {"retry", true}});
+}
+
+// The user's details for the protected content: user id (also REMOTE_USER), email, names,
+// organisation(s), permissions and roles. Names start with KINDE_ so no client header (HTTP_*) can
+// produce them; empty values are left out.
+void add_variables(Response& r, const Identity& id, const ClaimSource& claims) {
+  auto var = [&r](const std::string& name, const std::string& value) {
+    if (!value.empty()) r.add_header("Variable-" + name, value);
+  };
+  auto str = [](const nlohmann::json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string user_id = str(id.user, "id");
+  if (user_id.empty()) user_id = str(id.id_claims, "sub");
+  if (user_id.empty()) user_id = str(id.access_claims, "sub");
+  var("REMOTE_USER", user_id);
+  var("KINDE_USER_ID", user_id);
+  var("KINDE_EMAIL", str(id.user, "email"));
+  var("KINDE_GIVEN_NAME", str(id.user, "given_name"));
+  var("KINDE_FAMILY_NAME", str(id.user, "family_name"));
+  if (auto org = get_organization(claims); org && org->org_code) var("KINDE_ORG_CODE", *org->org_code);
+  if (!id.from_bearer) {
+    if (auto orgs = get_user_organizations(claims)) var("KINDE_ORG_CODES", join(orgs->org_codes, " "));
+  }
+  if (auto perms = get_permissions(claims)) var("KINDE_PERMISSIONS", join(perms->permissions, " "));
+  if (auto roles = get_roles(claims)) {
+    std::vector<std::string> keys;
+    for (const auto& role : roles->roles) keys.push_back(role.key);
+    var("KINDE_ROLES", join(keys, " "));
+  }
+}
+
+}  // namespace
+
+bool is_authorizer_request(const Request& req) { return req.fcgi_role == "AUTHORIZER" || is_error_document(req); }
+
+Response handle_authorizer(App& app, Ctx& ctx) {
+  const Request& req = ctx.req;
+  ctx.session = app.load_session(ctx);
+  if (ctx.store_error) {
+    nlohmann::json j = {{"detail", "The session store is unavailable; please try again shortly."}};
+    return json_response(503, j.dump());
+  }
+  if (!ctx.identity) return not_authenticated(app, req, ctx);
+
+  const Identity& id = *ctx.identity;
+  const nlohmann::json no_id_token;
+  ClaimSource claims{id.access_claims, id.from_bearer ? no_id_token : id.id_claims};
+  Granted g = check_rules(rules_of(req), claims);
+  if (!g.missing.empty()) {
+    std::string who = id.user.is_object() ? id.user.value("email", std::string()) : std::string();
+    return forbidden(app, req, who, g);
+  }
+  if (is_error_document(req)) {
+    // Apache ran us as the ErrorDocument, yet the check passes now (a sign-in or refresh finished
+    // in between). No automatic redirect back: should the two checks ever disagree for good, that
+    // would loop. A page with a link lets the visitor retry.
+    if (!is_browser(req)) {
+      Response r = json_response(401, R"({"detail":"Not authenticated, please retry"})");
+      r.set_header("WWW-Authenticate", "Bearer");
+      return r;
+    }
+    return app.page(as_app_request(app, req), 401, "error",
+                    {{"status", 401}, {"title", "Please try again"},
+                     {"message", "Your session changed while this page was loading. Reload the page to continue."}});
+  }
+  Response r;
+  r.status = 200;
+  add_variables(r, id, claims);
+  return r;
+}
+
+}  // namespace kinde
