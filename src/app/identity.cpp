@@ -20,12 +20,14 @@ Identity identity_from_session(const Session& s) {
 bool needs_refresh(const Session& s, std::int64_t now) {
   const auto& t = s.data.value("tokens", nlohmann::json::object());
   std::int64_t exp = t.value("expires_at", std::int64_t{0});
+  // A provider that just failed is not asked again at once: every request would wait a timeout.
+  if (t.value("retry_at", std::int64_t{0}) > now) return false;
   return exp != 0 && exp - kRefreshMargin <= now && !t.value("refresh_token", std::string()).empty();
 }
 
 // Refreshes the session's tokens inside the store's lock. Returns false when the provider
 // definitively refused (the session must end); true otherwise (refreshed, or kept for a retry).
-bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now) {
+bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int64_t retry_after) {
   auto& tokens = s.data["tokens"];
   auto fresh = oidc.refresh(tokens.value("refresh_token", std::string()));
   if (!fresh) {
@@ -33,31 +35,44 @@ bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now) {
       log_info("refresh refused by provider (" + fresh.error().detail + "): ending session");
       return false;
     }
-    // Provider down or slow: keep the session; the next request retries.
+    // Provider down or slow: keep the session; a request after retry_after seconds tries again.
     log_warn("refresh failed, keeping session for a retry: " + fresh.error().code + ": " + fresh.error().detail);
+    tokens["retry_at"] = now + retry_after;
     return true;
   }
+  tokens.erase("retry_at");
   if (!fresh->id_token.empty()) {
     auto claims = oidc.verify_id_token(fresh->id_token, "", now);
-    if (!claims) {
+    const std::string code = claims ? std::string() : claims.error().code;
+    if (!claims && (code == "jwks_failed" || code == "discovery_failed")) {
+      // The keys cannot be fetched right now. The token came straight from the token endpoint over
+      // TLS (OpenID Connect Core 3.1.3.7 allows trusting that), and the old refresh token is already
+      // spent: keep the new tokens and the old verified claims rather than lose the session.
+      log_warn("refreshed ID token not verifiable now (" + code + "); keeping the previous claims");
+    } else if (!claims) {
       log_warn("refreshed ID token rejected: " + claims.error().code + ": " + claims.error().detail);
       return false;
+    } else {
+      // OpenID Connect Core 12.2: a refreshed ID token must keep iss and sub.
+      const auto& old = s.data.value("id_claims", nlohmann::json::object());
+      if (claims->value("iss", "") != old.value("iss", "") || claims->value("sub", "") != old.value("sub", "")) {
+        log_warn("refreshed ID token changed iss or sub: ending session");
+        return false;
+      }
+      tokens["id_token"] = fresh->id_token;
+      s.data["id_claims"] = *claims;
     }
-    // OpenID Connect Core 12.2: a refreshed ID token must keep iss and sub.
-    const auto& old = s.data.value("id_claims", nlohmann::json::object());
-    if (claims->value("iss", "") != old.value("iss", "") || claims->value("sub", "") != old.value("sub", "")) {
-      log_warn("refreshed ID token changed iss or sub: ending session");
-      return false;
-    }
-    tokens["id_token"] = fresh->id_token;
-    s.data["id_claims"] = *claims;
   }
   tokens["access_token"] = fresh->access_token;
   tokens["expires_at"] = fresh->expires_at;
   // Kinde rotates refresh tokens on every use: keep the new one, or the next refresh fails.
   if (!fresh->refresh_token.empty()) tokens["refresh_token"] = fresh->refresh_token;
   auto access = oidc.verify_access_token(fresh->access_token, now);
-  s.data["access_claims"] = access ? *access : nlohmann::json::object();
+  if (access) {
+    s.data["access_claims"] = *access;
+  } else if (access.error().code != "jwks_failed" && access.error().code != "discovery_failed") {
+    s.data["access_claims"] = nlohmann::json::object();  // opaque or unverifiable: no claims from it
+  }
   log_debug("tokens refreshed for a session");
   return true;
 }
@@ -117,7 +132,7 @@ std::optional<Session> App::load_session(Ctx& ctx) {
       if (!cur) return false;
       cur->last_used = ctx.now;
       // Re-check under the lock: another process may have refreshed already.
-      if (p.oidc && needs_refresh(*cur, ctx.now) && !refresh_tokens(*p.oidc, *cur, ctx.now)) {
+      if (p.oidc && needs_refresh(*cur, ctx.now) && !refresh_tokens(*p.oidc, *cur, ctx.now, p.config.refresh_retry_seconds)) {
         cur.reset();
         ended = true;
       }

@@ -14,15 +14,15 @@ const SHORT = 30;  // seconds: inside the app's 60 s refresh margin, so the next
 let fake;
 const apps = [];
 
-function newApp(issuer = fake.issuer) {
-  const a = makeApp({ issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+function newApp(issuer = fake.issuer, config = {}) {
+  const a = makeApp({ issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, config });
   apps.push(a);
   return a;
 }
 
 // A fresh app signed in with a short-lived access token; returns {app, session, refreshToken}.
-async function signedInShortLived(idp = fake) {
-  const app = newApp(idp.issuer);
+async function signedInShortLived(idp = fake, config = {}) {
+  const app = newApp(idp.issuer, config);
   idp.setMode({ expiresIn: SHORT });
   const { res, session } = await signIn(app);
   assert.equal(res.status, 303, res.body + res.stderr);
@@ -108,7 +108,7 @@ test('a refresh answered invalid_grant signs the user out and removes the sessio
 test('a refresh while the provider is down keeps the session and retries later', async () => {
   const own = await startFakeIdp({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
   try {
-    const { app, session, refreshToken } = await signedInShortLived(own);
+    const { app, session, refreshToken } = await signedInShortLived(own, { KINDE_REFRESH_RETRY_SECONDS: '2' });
     const port = own.port;
     await own.stop();
     const t0 = Date.now();
@@ -117,6 +117,11 @@ test('a refresh while the provider is down keeps the session and retries later',
     assertSignedIn(res);
     assert.match(res.stderr, /refresh failed, keeping session/);
     assert.equal(app.countSessions() > 0, true);
+    // Right after a failure the provider is not asked again: no request waits on a dead provider.
+    const quick = await withSession(app, session);
+    assertSignedIn(quick);
+    assert.doesNotMatch(quick.stderr, /refresh failed/);
+    await new Promise((r) => setTimeout(r, 3100));
 
     // Back up on the same port with the same keys and tokens: the next request refreshes with the kept token.
     await own.start(port);
