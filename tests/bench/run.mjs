@@ -1,0 +1,415 @@
+#!/usr/bin/env node
+// The runner of `make bench` (node tests/bench/run.mjs [BUILD_DIR], default build-bench).
+//
+// Starts the local OpenID provider (tests/idp) and one lighttpd (tests/bench/lighttpd.conf) that
+// serves the stylesheet, the bare FastCGI hello world (2 processes) and the app (2 processes), signs
+// in through the real flow, gets a machine token by client_credentials, then measures:
+//   - wrk on seven cases, each twice, interleaved; requests/s, p50, p99 and the ratio to case 2
+//   - the signed-in home page as plain CGI against a C hello-world CGI (median of many runs)
+//   - callgrind instruction counts of one signed-in home request and one RS256 token check
+//   - resident size of the app processes after about 10,000 and 100,000 requests each
+//   - the signed-in page with 100,000 other sessions in the session directory
+// It prints a table and writes BUILD_DIR/bench.json. Loopback only; every loop is bounded.
+//
+// Environment: BENCH_DURATION (s per wrk run, default 5), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
+// BENCH_CGI_RUNS (200), BENCH_MEMORY_REQUESTS (per process, 100000), BENCH_SESSIONS (100000),
+// BENCH_SKIP (comma list of: cgi, callgrind, memory, sessions).
+
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const build = path.resolve(root, process.argv[2] ?? 'build-bench');
+// tests/lib/cgi.mjs reads the binary's path when it is imported: set it first.
+process.env.KINDE_FCGI_BIN = path.join(build, 'kinde.fcgi');
+const { startLighttpd, freePort } = await import('../lib/servers.mjs');
+const { startIdp } = await import('../lib/idp-process.mjs');
+const { signIn, clientCredentialsToken } = await import('../lib/idp-client.mjs');
+
+const num = (name, fallback) => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`);
+  return n;
+};
+const DURATION = num('BENCH_DURATION', 5);
+const CONNECTIONS = num('BENCH_CONNECTIONS', 32);
+const THREADS = num('BENCH_THREADS', 2);
+const CGI_RUNS = num('BENCH_CGI_RUNS', 200);
+const MEMORY_REQUESTS = num('BENCH_MEMORY_REQUESTS', 100000);
+const SESSIONS = num('BENCH_SESSIONS', 100000);
+const SKIP = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
+const PROCS = 2;
+const USER = 'alice';
+const USER_NAME = 'Alice Liddell';
+const M2M = { id: 'kinde-fcgi-m2m', secret: 'kinde-fcgi-m2m-secret' };
+
+const TARGETS = {
+  home_signed_in: 0.70, items_session: 0.80, items_bearer: 0.70, p99_ms: 10,
+  cgi_ratio: 3, rss_kb: 12 * 1024, sessions_cost: 0.10,
+};
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function run(cmd, args, { env = {}, timeoutMs = 600000 } = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${cmd} ${args.slice(0, 3).join(' ')} failed: ${err.message}\n${stderr}`));
+        else resolve({ stdout, stderr });
+      });
+  });
+}
+
+const log = (...a) => console.error('bench:', ...a);
+
+// "1.23ms" -> 1.23 (milliseconds)
+function toMs(text) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (!m) throw new Error(`unexpected wrk latency ${text}`);
+  const v = Number(m[1]);
+  return { us: v / 1000, ms: v, s: v * 1000, m: v * 60000 }[m[2]];
+}
+
+function parseWrk(out) {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const p50 = /^\s+50%\s+(\S+)/m.exec(out);
+  const p99 = /^\s+99%\s+(\S+)/m.exec(out);
+  const total = /(\d+) requests in/.exec(out);
+  if (!rps || !p50 || !p99 || !total) throw new Error(`cannot read wrk output:\n${out}`);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    rps: Number(rps[1]), p50_ms: toMs(p50[1]), p99_ms: toMs(p99[1]), requests: Number(total[1]),
+    non2xx: non2xx ? Number(non2xx[1]) : 0,
+    socket_errors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+  };
+}
+
+async function wrk(base, c, { duration = DURATION } = {}) {
+  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${duration}s`, '--latency'];
+  for (const [k, v] of Object.entries(c.headers ?? {})) args.push('-H', `${k}: ${v}`);
+  args.push(base + c.path);
+  const { stdout } = await run('wrk', args, { timeoutMs: (duration + 30) * 1000 });
+  const r = parseWrk(stdout);
+  if (r.non2xx || r.socket_errors) log(`warning: ${c.id}: ${r.non2xx} non-2xx responses, ${r.socket_errors} socket errors`);
+  return r;
+}
+
+// One request as a check that the case answers what it should (status 200 and a marker in the body).
+async function check(base, c) {
+  const res = await fetch(base + c.path, { headers: c.headers ?? {}, redirect: 'manual' });
+  const body = await res.text();
+  if (res.status !== 200 || !body.includes(c.expect)) {
+    throw new Error(`case ${c.id} (${c.path}) answered ${res.status} without "${c.expect}":\n${body.slice(0, 400)}`);
+  }
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+function summarize(runs) {
+  return {
+    rps: mean(runs.map((r) => r.rps)),
+    p50_ms: mean(runs.map((r) => r.p50_ms)),
+    p99_ms: Math.max(...runs.map((r) => r.p99_ms)),  // the worse of the runs
+    errors: runs.reduce((a, r) => a + r.non2xx + r.socket_errors, 0),
+    runs,
+  };
+}
+
+// Process ids whose executable is exactly exe.
+function pidsOf(exe) {
+  const pids = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readlinkSync(`/proc/${e}/exe`) === exe) pids.push(Number(e));
+    } catch { /* gone or not ours */ }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+function rssKb(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : -1;
+}
+
+function callgrindTotal(file) {
+  const text = readFileSync(file, 'utf8');
+  const m = /^totals:\s+(\d+)/m.exec(text) ?? /^summary:\s+(\d+)/m.exec(text);
+  if (!m) throw new Error(`no totals in ${file}`);
+  return Number(m[1]);
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    date: new Date().toISOString(), host: os.hostname(), cpus: cpus.length, cpu_model: cpus[0]?.model ?? '?',
+    kernel: `${os.type()} ${os.release()}`, memory_gb: Math.round(os.totalmem() / 2 ** 30 * 10) / 10,
+    load_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    lighttpd: spawnSync('lighttpd', ['-v'], { encoding: 'utf8' }).stdout.trim().split('\n')[0],
+    wrk: 'wrk ' + (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split(' ')[1] ?? '?'),
+    settings: { duration_s: DURATION, connections: CONNECTIONS, threads: THREADS, procs: PROCS },
+  };
+}
+
+const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
+const pass = (ok) => (ok === null || ok === undefined ? 'n/a' : ok ? 'met' : 'NOT met');
+
+async function main() {
+  for (const tool of ['wrk', 'lighttpd']) {
+    if (!have(tool)) throw new Error(`${tool} is not installed: run 'make deps'`);
+  }
+  for (const bin of ['kinde.fcgi', 'hello.fcgi', 'hello_cgi', 'cgi_time', 'bench_driver']) {
+    if (!existsSync(path.join(build, bin))) throw new Error(`${build}/${bin} is missing: run 'make bench'`);
+  }
+  const result = { machine: machine(), targets: TARGETS };
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const idp = await startIdp({
+    IDP_REDIRECT_URIS: `${base}/callback`, IDP_POST_LOGOUT_REDIRECT_URIS: `${base}/`,
+    IDP_M2M_CLIENT_ID: M2M.id, IDP_M2M_CLIENT_SECRET: M2M.secret,
+    // Longer than the bench: the app refreshes 60 s before expiry, which would add provider calls.
+    IDP_ACCESS_TTL: '86400', IDP_ID_TTL: '86400',
+  });
+  let server;
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'kfcgi-bench-'));
+  try {
+    const audience = `${idp.issuer}/api`;
+    const configText = readFileSync(path.join(here, 'lighttpd.conf'), 'utf8')
+      .replaceAll('@HELLO_BIN@', path.join(build, 'hello.fcgi'));
+    server = await startLighttpd({
+      port, procs: PROCS, configText,
+      appEnv: { KINDE_ISSUER_URL: idp.issuer, KINDE_AUDIENCE: audience, KINDE_LOG_LEVEL: 'info' },
+    });
+    const appConfig = path.join(server.runDir, 'kinde.conf');
+    const sessionDir = path.join(server.runDir, 'sessions');
+    log(`lighttpd on ${base}, provider ${idp.issuer}, run dir ${server.runDir}`);
+
+    const signed = await signIn(base, USER);
+    if (signed.status !== 200 || !signed.body.includes(USER_NAME)) {
+      throw new Error(`sign-in did not end on the signed-in page (${signed.status} at ${signed.finalUrl})`);
+    }
+    const cookieValue = signed.cookies.kinde_fcgi_session;
+    if (!cookieValue) throw new Error(`no session cookie after sign-in: ${signed.cookieHeader}`);
+    const cookie = `kinde_fcgi_session=${cookieValue}`;
+    const bearer = await clientCredentialsToken(idp.issuer, M2M.id, M2M.secret, audience);
+
+    const cases = [
+      { id: 'static', name: '1 static stylesheet', path: '/styles.css', expect: '{' },
+      { id: 'hello', name: '2 FastCGI hello world', path: '/hello', expect: 'Hello, world!' },
+      { id: 'home_signed_out', name: '3 home, signed out', path: '/', expect: 'Sign in' },
+      { id: 'home_signed_in', name: '4 home, signed in', path: '/', headers: { Cookie: cookie }, expect: USER_NAME },
+      { id: 'items_session', name: '5 /items/42, session', path: '/items/42', headers: { Cookie: cookie },
+        expect: '{"item_id":42,"q":null}' },
+      { id: 'items_bearer', name: '6 /items/42, bearer', path: '/items/42',
+        headers: { Authorization: `Bearer ${bearer}` }, expect: '{"item_id":42,"q":null}' },
+      { id: 'healthz', name: '7 /healthz', path: '/healthz', expect: 'ok' },
+    ];
+    for (const c of cases) await check(base, c);
+
+    // ---- throughput: every case twice, interleaved ----
+    const runs = Object.fromEntries(cases.map((c) => [c.id, []]));
+    for (let round = 1; round <= 2; round += 1) {
+      for (const c of cases) {
+        log(`round ${round}: ${c.name}`);
+        runs[c.id].push(await wrk(base, c));
+      }
+    }
+    const table = {};
+    for (const c of cases) table[c.id] = { name: c.name, path: c.path, ...summarize(runs[c.id]) };
+    const helloRps = table.hello.rps;
+    for (const c of cases) table[c.id].ratio_to_hello = table[c.id].rps / helloRps;
+    result.cases = table;
+
+    // ---- plain CGI: signed-in home as CGI against a C hello-world CGI ----
+    if (!SKIP.has('cgi')) {
+      log(`plain CGI, ${CGI_RUNS} runs each`);
+      const cacheFile = path.join(sessionDir, '.provider-cache.json');
+      const cgiEnv = {
+        PATH: '/usr/bin:/bin', GATEWAY_INTERFACE: 'CGI/1.1', SERVER_PROTOCOL: 'HTTP/1.1', SERVER_NAME: '127.0.0.1',
+        SERVER_PORT: String(port), REMOTE_ADDR: '127.0.0.1', REQUEST_METHOD: 'GET', SCRIPT_NAME: '', PATH_INFO: '/',
+        QUERY_STRING: '', REQUEST_URI: '/', HTTP_HOST: `127.0.0.1:${port}`, HTTP_COOKIE: cookie,
+        KINDE_CONFIG: appConfig,
+      };
+      const envApp = path.join(scratch, 'env-app');
+      const envHello = path.join(scratch, 'env-hello');
+      writeFileSync(envApp, Object.entries(cgiEnv).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+      writeFileSync(envHello, 'PATH=/usr/bin:/bin\nGATEWAY_INTERFACE=CGI/1.1\nREQUEST_METHOD=GET\nPATH_INFO=/\n');
+      const { stdout } = await run(path.join(build, 'cgi_time'),
+        [String(CGI_RUNS), scratch, envApp, path.join(build, 'kinde.fcgi'), envHello, path.join(build, 'hello_cgi')]);
+      const [app, hello] = stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const appOut = readFileSync(path.join(scratch, 'out1.txt'), 'utf8');
+      if (!appOut.includes(USER_NAME)) throw new Error(`the CGI run did not answer the signed-in page:\n${appOut.slice(0, 400)}`);
+      if (app.failures || hello.failures) log(`warning: CGI failures: app ${app.failures}, hello ${hello.failures}`);
+      result.cgi = { app, hello, ratio: app.median_us / hello.median_us, provider_cache_warm: existsSync(cacheFile) };
+    }
+
+    // ---- callgrind: instructions of one steady-state request / token check ----
+    const driver = path.join(build, 'bench_driver');
+    if (!SKIP.has('callgrind')) {
+      if (!have('valgrind')) {
+        log('valgrind is not installed (apt-get install valgrind): no instruction counts');
+        result.callgrind = { skipped: 'valgrind not installed' };
+      } else {
+        log('callgrind');
+        const count = 10;
+        const measure = async (name, args) => {
+          const out = path.join(scratch, `callgrind.${name}`);
+          await run('valgrind', ['--tool=callgrind', '--collect-atstart=no', `--callgrind-out-file=${out}`, driver,
+            ...args, '--warm', '20', '--count', String(count)], { env: { KINDE_CONFIG: appConfig } });
+          return Math.round(callgrindTotal(out) / count);
+        };
+        result.callgrind = {
+          home_signed_in: await measure('home', ['handle', '--cookie', cookieValue, '--path', '/', '--expect', USER_NAME]),
+          items_bearer: await measure('items', ['handle', '--bearer', bearer, '--path', '/items/42', '--expect', '"item_id":42']),
+          rs256_token_check: await measure('verify', ['verify', bearer]),
+          healthz: await measure('healthz', ['handle', '--path', '/healthz', '--expect', 'ok']),
+        };
+      }
+    }
+
+    // ---- memory: resident size after ~10,000 and ~100,000 requests per app process ----
+    if (!SKIP.has('memory')) {
+      const appExe = path.join(server.runDir, 'kinde.fcgi');
+      const pids = pidsOf(appExe);
+      if (pids.length !== PROCS) throw new Error(`expected ${PROCS} app processes, found ${pids.length}`);
+      const before = (await wrk(base, cases[1], { duration: 1 }), pids.map(rssKb));
+      // wrk-count.lua: each wrk thread stops after BENCH_PER_THREAD responses. PROCS processes share
+      // the load, so PROCS x n requests make about n per process.
+      const phase = async (perProcess) => {
+        const perThread = Math.ceil((perProcess * PROCS) / THREADS);
+        log(`memory: ${perThread * THREADS} requests`);
+        const { stdout } = await run('wrk', [`-t${THREADS}`, `-c${CONNECTIONS}`, '-d600s', '--latency',
+          '-s', path.join(here, 'wrk-count.lua'), base], {
+          env: { BENCH_PER_THREAD: String(perThread), BENCH_COOKIE: cookie, BENCH_BEARER: bearer },
+          timeoutMs: 700000,
+        });
+        const r = parseWrk(stdout);
+        if (r.non2xx || r.socket_errors) throw new Error(`memory phase: ${r.non2xx} non-2xx, ${r.socket_errors} socket errors`);
+        return r.requests;
+      };
+      const first = Math.round(MEMORY_REQUESTS / 10);
+      const n1 = await phase(first);
+      const at10k = pids.map(rssKb);
+      const n2 = n1 + await phase(MEMORY_REQUESTS - first);
+      const at100k = pids.map(rssKb);
+      if (pidsOf(appExe).join() !== pids.join()) throw new Error('an app process was restarted during the memory phase');
+      result.memory = {
+        pids, rss_kb_idle: before, requests_total_at_first: n1, requests_total_at_second: n2,
+        rss_kb_at_first: at10k, rss_kb_at_second: at100k,
+        growth_kb: at100k.map((v, i) => v - at10k[i]),
+        max_rss_kb: Math.max(...at100k),
+      };
+    }
+
+    // ---- 100,000 other sessions on disk: signed-in rate against the near-empty directory ----
+    if (!SKIP.has('sessions')) {
+      log(`writing ${SESSIONS} sessions with the store's code`);
+      const t0 = Date.now();
+      await run(driver, ['fill', String(SESSIONS)], { env: { KINDE_CONFIG: appConfig }, timeoutMs: 900000 });
+      const fillSeconds = (Date.now() - t0) / 1000;
+      const full = [];
+      const hello = [];
+      for (let round = 1; round <= 2; round += 1) {
+        log(`round ${round}: signed in with ${SESSIONS} sessions`);
+        full.push(await wrk(base, cases[3]));
+        hello.push(await wrk(base, cases[1]));
+      }
+      const fullRps = mean(full.map((r) => r.rps));
+      const fullRatio = fullRps / mean(hello.map((r) => r.rps));
+      // Measured against case 2 of the same rounds (machine noise cancels), and raw.
+      result.sessions = {
+        count: SESSIONS, fill_seconds: fillSeconds,
+        signed_in_full: summarize(full), hello_same_rounds: summarize(hello),
+        ratio_to_hello_full: fullRatio, ratio_to_hello_empty: table.home_signed_in.ratio_to_hello,
+        cost: 1 - fullRatio / table.home_signed_in.ratio_to_hello,
+        cost_raw: 1 - fullRps / table.home_signed_in.rps,
+      };
+    }
+
+    result.machine.load_at_end = os.loadavg().map((x) => Math.round(x * 100) / 100);
+    result.verdict = verdict(result);
+    writeFileSync(path.join(build, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
+    console.log(render(result));
+    console.log(`\nJSON: ${path.relative(root, path.join(build, 'bench.json'))}`);
+  } finally {
+    if (server) await server.stop();
+    await idp.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function verdict(r) {
+  const c = r.cases;
+  const v = {
+    home_signed_in_ratio: c.home_signed_in.ratio_to_hello >= TARGETS.home_signed_in,
+    items_session_ratio: c.items_session.ratio_to_hello >= TARGETS.items_session,
+    items_bearer_ratio: c.items_bearer.ratio_to_hello >= TARGETS.items_bearer,
+    p99: ['home_signed_out', 'home_signed_in', 'items_session', 'items_bearer', 'healthz']
+      .every((id) => c[id].p99_ms <= TARGETS.p99_ms),
+    errors: Object.values(c).every((x) => x.errors === 0),
+  };
+  if (r.cgi) v.cgi_ratio = r.cgi.ratio <= TARGETS.cgi_ratio;
+  if (r.memory) {
+    v.rss = r.memory.max_rss_kb <= TARGETS.rss_kb;
+    // "No growth": allow 64 kB for allocator page rounding between the two readings.
+    v.no_growth = r.memory.growth_kb.every((g) => g <= 64);
+  }
+  if (r.sessions) v.sessions_cost = r.sessions.cost <= TARGETS.sessions_cost;
+  return v;
+}
+
+function render(r) {
+  const m = r.machine;
+  const lines = [];
+  lines.push(`kinde-fcgi bench, ${m.date.slice(0, 16).replace('T', ' ')} UTC, ${m.cpus} cores (${m.cpu_model}), ` +
+    `load ${m.load_at_start.join(' ')} -> ${m.load_at_end.join(' ')}`);
+  lines.push(`${m.lighttpd}, ${PROCS} FastCGI processes each (unix sockets), ${m.wrk} -t${THREADS} -c${CONNECTIONS} ` +
+    `-d${DURATION}s, each case twice, interleaved`);
+  lines.push('');
+  lines.push('| case | requests/s | p50 ms | p99 ms | ratio to 2 | target |');
+  lines.push('|---|---:|---:|---:|---:|---|');
+  const target = { home_signed_in: '>= 0.70', items_session: '>= 0.80', items_bearer: '>= 0.70' };
+  for (const [id, c] of Object.entries(r.cases)) {
+    lines.push(`| ${c.name} | ${fmt(c.rps)} | ${fmt(c.p50_ms, 2)} | ${fmt(c.p99_ms, 2)} | ${fmt(c.ratio_to_hello, 2)} | ${target[id] ?? ''} |`);
+  }
+  lines.push('');
+  if (r.cgi) {
+    lines.push(`Plain CGI, signed-in home: median ${fmt(r.cgi.app.median_us / 1000, 2)} ms vs C hello-world CGI ` +
+      `${fmt(r.cgi.hello.median_us / 1000, 2)} ms over ${r.cgi.app.runs} runs: ${fmt(r.cgi.ratio, 2)} x (target <= 3)`);
+  }
+  if (r.callgrind && !r.callgrind.skipped) {
+    const k = r.callgrind;
+    lines.push(`Instructions (callgrind, steady state): signed-in home ${k.home_signed_in.toLocaleString('en')}, ` +
+      `/items/42 with bearer ${k.items_bearer.toLocaleString('en')}, RS256 token check alone ` +
+      `${k.rs256_token_check.toLocaleString('en')}, /healthz ${k.healthz.toLocaleString('en')}`);
+  }
+  if (r.memory) {
+    const mm = r.memory;
+    lines.push(`Resident size per app process: ${mm.rss_kb_at_first.join(' / ')} kB after ~${Math.round(mm.requests_total_at_first / PROCS)} ` +
+      `requests each, ${mm.rss_kb_at_second.join(' / ')} kB after ~${Math.round(mm.requests_total_at_second / PROCS)} ` +
+      `(growth ${mm.growth_kb.join(' / ')} kB; target <= 12 MB, no growth)`);
+  }
+  if (r.sessions) {
+    const s = r.sessions;
+    lines.push(`${s.count.toLocaleString('en')} other sessions on disk: signed-in ${fmt(s.signed_in_full.rps)} req/s, ` +
+      `ratio to 2 ${fmt(s.ratio_to_hello_full, 2)} vs ${fmt(s.ratio_to_hello_empty, 2)} near-empty: cost ` +
+      `${fmt(s.cost * 100, 1)} % (raw ${fmt(s.cost_raw * 100, 1)} %; target <= 10 %)`);
+  }
+  lines.push('');
+  lines.push('Targets: ' + Object.entries(r.verdict).map(([k, v]) => `${k} ${pass(v)}`).join(', '));
+  return lines.join('\n');
+}
+
+main().catch((err) => {
+  console.error(`bench: ${err.stack ?? err}`);
+  process.exit(1);
+});
