@@ -37,3 +37,13 @@ if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modul
   echo "deps: npm ci in tests/"
   (cd tests && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# Swagger UI for /docs: the files of the npm package swagger-ui-dist, copied into htdocs/docs/ (served
+# statically; git-ignored there). Copies, not links: web servers and `make install` take them as files.
+swagger=tests/node_modules/swagger-ui-dist
+for pair in swagger-ui-bundle.js:swagger-ui-bundle.js swagger-ui.css:swagger-ui.css \
+            LICENSE:swagger-ui-LICENSE NOTICE:swagger-ui-NOTICE; do
+  from="$swagger/${pair%%:*}"; to="htdocs/docs/${pair##*:}"
+  if [ ! -f "$from" ]; then echo "deps: $from missing (npm ci failed?)" >&2; exit 1; fi
+  if [ ! -f "$to" ] || [ "$from" -nt "$to" ]; then cp "$from" "$to"; fi
+done
