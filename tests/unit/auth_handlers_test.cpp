@@ -616,8 +616,12 @@ BOOST_AUTO_TEST_CASE(refresh_network_failure_keeps_the_session_for_a_retry) {
   BOOST_REQUIRE(s.has_value());
   BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-old");
 
-  // The next request tries again, and succeeds.
+  // Right away the provider is left alone (back-off); after the retry interval it is asked again.
   t.oidc.refresh_results.push_back(fresh_tokens("rt-new"));
+  Response soon = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(contains(soon.body, "Ada Lovelace"));
+  BOOST_TEST(t.oidc.refreshes.size() == 1u);
+  t.clock.advance(t.config.refresh_retry_seconds);
   t.handle(get_request("/", "", t.session_cookie_header(id)));
   BOOST_TEST(t.oidc.refreshes.size() == 2u);
   BOOST_TEST(t.stored(id)->data["tokens"]["refresh_token"] == "rt-new");

@@ -82,6 +82,7 @@ struct RequestSpec {
   std::string query;                 // raw QUERY_STRING
   std::string cookie;                // raw Cookie header ("" = none)
   std::string script_name;           // SCRIPT_NAME
+  std::string request_uri;           // REQUEST_URI; "" = script_name + path (+ "?" query), as asked directly
   std::string authorization;         // raw Authorization header ("" = none)
   std::string accept;                // raw Accept header ("" = none)
   std::string content_type;
@@ -93,6 +94,7 @@ struct RequestSpec {
                                             {"PATH_INFO", path},        {"QUERY_STRING", query},
                                             {"SERVER_NAME", "app.example"}, {"HTTP_HOST", "app.example"},
                                             {"REMOTE_ADDR", "192.0.2.7"}, {"SERVER_PROTOCOL", "HTTP/1.1"}};
+    v["REQUEST_URI"] = !request_uri.empty() ? request_uri : script_name + path + (query.empty() ? "" : "?" + query);
     if (!cookie.empty()) v["HTTP_COOKIE"] = cookie;
     if (!authorization.empty()) v["HTTP_AUTHORIZATION"] = authorization;
     if (!accept.empty()) v["HTTP_ACCEPT"] = accept;
