@@ -211,6 +211,8 @@ Result<Config> load_config(const std::string& path, bool explicit_path, const En
     if (!parse_seconds(*v, ms) || ms < 1) problems.push_back("KINDE_HTTP_TIMEOUT_MS must be a positive number");
     else c.http_timeout_ms = static_cast<long>(ms);
   }
+  if (auto v = get({"KINDE_REFRESH_RETRY_SECONDS"}); v && !parse_seconds(*v, c.refresh_retry_seconds))
+    problems.push_back("KINDE_REFRESH_RETRY_SECONDS must be a whole number of seconds, got '" + *v + "'");
   c.cookie_secure = !is_loopback_http(c.callback_url);
   if (auto v = get({"SESSION_COOKIE_SECURE", "KINDE_COOKIE_SECURE"}); v && !parse_bool(*v, c.cookie_secure))
     problems.push_back("SESSION_COOKIE_SECURE must be true or false, got '" + *v + "'");

@@ -34,6 +34,7 @@ struct Config {
   std::string log_level = "info";
   long http_connect_timeout_ms = 3000;   // KINDE_HTTP_CONNECT_TIMEOUT_MS
   long http_timeout_ms = 10000;          // KINDE_HTTP_TIMEOUT_MS
+  std::int64_t refresh_retry_seconds = 30;  // KINDE_REFRESH_RETRY_SECONDS: pause after a failed refresh
   std::string config_path;               // the file read ("" if none)
 };
 
