@@ -134,7 +134,10 @@ Request build_request(const EnvLookup& env, const BodyReader& body) {
     r.bad = {400, "malformed query string"};
   }
   if (r.method == "POST" && !r.body.empty()) {
+    // Media types are case-insensitive (RFC 9110 8.3.1) and may carry parameters and spaces.
     std::string ct = r.content_type.substr(0, r.content_type.find(';'));
+    while (!ct.empty() && (ct.back() == ' ' || ct.back() == '\t')) ct.pop_back();
+    for (auto& ch : ct) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (ct == "application/x-www-form-urlencoded") {
       if (auto f = parse_query(r.body)) r.form = std::move(*f);
       else if (!r.bad) r.bad = {400, "malformed form body"};
