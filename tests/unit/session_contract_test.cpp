@@ -9,6 +9,7 @@
 #include <string>
 
 #include "session/file_store.hpp"
+#include "session/redis_store.hpp"
 #include "session/session.hpp"
 #include "util/random.hpp"
 
@@ -46,7 +47,32 @@ struct FileStoreMaker {
   }
 };
 
-using StoreMakers = boost::mpl::list<MemoryStoreMaker, FileStoreMaker>;
+}  // namespace
+
+namespace kinde_test {
+// A redis-server child of this test process, shared by the suites (defined in redis_store_test.cpp;
+// throws, failing the test, when redis-server is not installed).
+std::string shared_redis_url();
+}  // namespace kinde_test
+
+namespace {
+
+// Each maker gets its own key prefix on the shared server, so collect_expired sees only its keys.
+struct RedisStoreMaker {
+  OpenSslRandom random;
+  std::unique_ptr<SessionStore> make(SessionLimits limits) {
+    RedisStoreOptions o;
+    o.url = kinde_test::shared_redis_url();
+    o.secret = std::string(40, 's');
+    o.key_prefix = "contract-" + random.token(8) + ":";
+    o.limits = limits;
+    auto r = open_redis_session_store(o, random);
+    if (!r) throw std::runtime_error(r.error().code + ": " + r.error().detail);
+    return std::move(r).value();
+  }
+};
+
+using StoreMakers = boost::mpl::list<MemoryStoreMaker, FileStoreMaker, RedisStoreMaker>;
 
 SessionLimits limits(std::int64_t idle = 3600, std::int64_t max_age = 86400) {
   SessionLimits l;

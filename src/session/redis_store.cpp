@@ -1,0 +1,628 @@
+#include "session/redis_store.hpp"
+
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "session/sealed.hpp"
+#include "util/log.hpp"
+
+namespace kinde {
+
+namespace {
+
+// ---- URL parsing --------------------------------------------------------------------------------
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+bool parse_int(std::string_view s, int lo, int hi, int& out) {
+  if (s.empty() || s.size() > 6) return false;
+  long v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  if (v < lo || v > hi) return false;
+  out = static_cast<int>(v);
+  return true;
+}
+
+Error bad_url(const std::string& why) {
+  return make_error("session_store_bad_url", "KINDE_SESSION_STORE: " + why);
+}
+
+Result<RedisAddress> parse_unix_url(std::string_view rest) {
+  // rest is what follows "unix:"; "//" + absolute path is the URL spelling of the same thing.
+  if (rest.substr(0, 3) == "///") rest.remove_prefix(2);
+  std::string_view query;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  RedisAddress a;
+  if (rest.empty() || rest[0] != '/') return bad_url("unix: needs an absolute socket path, e.g. unix:/run/redis/redis.sock");
+  if (!percent_decode(rest, a.unix_path)) return bad_url("bad %-escape in the socket path");
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos) return bad_url("unix: parameter without a value (use ?db=N&password=P)");
+    std::string_view name = pair.substr(0, eq), value = pair.substr(eq + 1);
+    if (name == "db") {
+      if (!parse_int(value, 0, 1000000, a.db)) return bad_url("db must be a database number");
+    } else if (name == "password") {
+      if (!percent_decode(value, a.password)) return bad_url("bad %-escape in the password");
+    } else if (name == "user") {
+      if (!percent_decode(value, a.user)) return bad_url("bad %-escape in the user");
+    } else {
+      return bad_url("unknown unix: parameter '" + std::string(name) + "' (known: db, password, user)");
+    }
+  }
+  return a;
+}
+
+Result<RedisAddress> parse_tcp_url(std::string_view rest) {
+  // rest follows "redis://": [[user]:password@]host[:port][/db]
+  RedisAddress a;
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view cred = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = cred.find(':');
+    std::string_view user = colon == std::string_view::npos ? std::string_view() : cred.substr(0, colon);
+    std::string_view pass = colon == std::string_view::npos ? cred : cred.substr(colon + 1);
+    if (!percent_decode(user, a.user) || !percent_decode(pass, a.password)) return bad_url("bad %-escape in the credentials");
+  }
+  std::string_view hostport = rest, db;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    hostport = rest.substr(0, slash);
+    db = rest.substr(slash + 1);
+  }
+  if (!db.empty() && !parse_int(db, 0, 1000000, a.db)) return bad_url("the path must be a database number, e.g. redis://127.0.0.1:6379/0");
+  std::string_view port;
+  if (!hostport.empty() && hostport[0] == '[') {
+    auto close = hostport.find(']');
+    if (close == std::string_view::npos) return bad_url("unclosed [ in the host");
+    a.host = std::string(hostport.substr(1, close - 1));
+    std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') return bad_url("junk after the IPv6 host");
+      port = after.substr(1);
+    }
+  } else {
+    auto colon = hostport.rfind(':');
+    a.host = std::string(hostport.substr(0, colon));
+    if (colon != std::string_view::npos) port = hostport.substr(colon + 1);
+  }
+  if (a.host.empty()) return bad_url("no host in the Redis URL");
+  if (a.host.find_first_of("?#/ ") != std::string::npos) return bad_url("bad host '" + a.host + "'");
+  if (!port.empty() && !parse_int(port, 1, 65535, a.port)) return bad_url("bad port '" + std::string(port) + "'");
+  return a;
+}
+
+// ---- hiredis handles ----------------------------------------------------------------------------
+
+struct ContextFree {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+struct ReplyFree {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using ContextPtr = std::unique_ptr<redisContext, ContextFree>;
+using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
+
+timeval to_timeval(int ms) {
+  timeval tv{};
+  tv.tv_sec = ms / 1000;
+  tv.tv_usec = (ms % 1000) * 1000;
+  return tv;
+}
+
+Error unavailable(const std::string& detail) { return make_error("session_store_unavailable", detail); }
+
+std::string hex(std::string_view bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 0x0f];
+  }
+  return out;
+}
+
+// ---- Lua scripts (each runs atomically inside Redis) -------------------------------------------
+
+// Takes the lock when free, or reports it ours when it already holds our token (a retried call
+// whose first reply was lost must not wait for itself). KEYS[1] lock; ARGV token, ttl ms.
+constexpr const char* kAcquireScript = R"(
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then return 1 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0)";
+
+// Compare-and-delete: only the owner's token releases the lock.
+constexpr const char* kReleaseScript = R"(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0)";
+
+// Writes the outcome of an update and releases the lock, only while we still hold it (fencing: a
+// holder whose lock lapsed must not overwrite the next holder's work). KEYS[1] lock, KEYS[2]
+// session; ARGV token, mode (set, setxx, del, none), value, ttl ms (0: no expiry).
+// Returns 1 done, 0 lock lost, 2 the session vanished meanwhile (setxx found no key).
+constexpr const char* kCommitScript = R"(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local rc = 1
+if ARGV[2] == 'set' or ARGV[2] == 'setxx' then
+  local args = {'SET', KEYS[2], ARGV[3]}
+  if ARGV[4] ~= '0' then table.insert(args, 'PX'); table.insert(args, ARGV[4]) end
+  if ARGV[2] == 'setxx' then table.insert(args, 'XX') end
+  if not redis.call(unpack(args)) then rc = 2 end
+elseif ARGV[2] == 'del' then
+  redis.call('DEL', KEYS[2])
+end
+redis.call('DEL', KEYS[1])
+return rc)";
+
+// Deletes a record only if it still holds the bytes we judged expired (an update may have
+// replaced it since our GET).
+constexpr const char* kDeleteIfSameScript = R"(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0)";
+
+// One page of SCAN (or all pages when budget is 0), deleting records whose header says expired.
+// ARGV: cursor, match, count, now, idle, max_age, budget. Returns {next cursor, removed}.
+// The header layout is sealed.hpp's: "KSR", version 1, created and last_used as big-endian int64.
+constexpr const char* kCollectScript = R"(
+local now, idle, maxage, budget = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local function be64(s, at)
+  local v = 0
+  for i = at, at + 7 do v = v * 256 + string.byte(s, i) end
+  if string.byte(s, at) >= 128 then v = v - 18446744073709551616 end
+  return v
+end
+local cursor, removed = ARGV[1], 0
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+  cursor = page[1]
+  for _, k in ipairs(page[2]) do
+    if budget > 0 and removed >= budget then return {cursor, removed} end
+    local v = redis.call('GET', k)
+    if v and string.len(v) >= 20 and string.sub(v, 1, 3) == 'KSR' and string.byte(v, 4) == 1 then
+      local created, last_used = be64(v, 5), be64(v, 13)
+      if (idle > 0 and now - last_used > idle) or (maxage > 0 and now - created > maxage) then
+        redis.call('DEL', k)
+        removed = removed + 1
+      end
+    end
+  end
+until budget > 0 or cursor == '0'
+return {cursor, removed})";
+
+class RedisSessionStore : public SessionStore {
+ public:
+  RedisSessionStore(RedisStoreOptions o, RedisAddress addr, std::string key, Random& random)
+      : opt_(std::move(o)), addr_(std::move(addr)), key_(std::move(key)), random_(random) {
+    if (!opt_.sleep) opt_.sleep = [](int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); };
+    where_ = addr_.unix_path.empty() ? addr_.host + ":" + std::to_string(addr_.port) : addr_.unix_path;
+  }
+
+  // Connects once at open: a refusal (password, db) is fatal, an unreachable server is not.
+  Result<void> first_connect(bool& fatal) { return connect(fatal); }
+
+  Result<void> ping() {
+    auto r = command({"PING"}, true);
+    if (!r) return r.error();
+    return Ok{};
+  }
+
+  Result<std::optional<Session>> load(const std::string& id, std::int64_t now) override {
+    if (!is_valid_session_id(id)) return std::optional<Session>{};
+    const std::string k = session_key(id);
+    // The hot path: one GET.
+    auto r = command({"GET", k}, true);
+    if (!r) return r.error();
+    if ((*r)->type == REDIS_REPLY_NIL) return std::optional<Session>{};
+    if ((*r)->type != REDIS_REPLY_STRING) return unexpected("GET", r->get());
+    std::string blob((*r)->str, (*r)->len);
+    std::optional<Session> s = decode(blob, id);
+    if (s && session_expired(*s, opt_.limits, now)) {
+      // TTLs follow Redis's clock; this check follows ours, in case the two drift apart.
+      if (auto d = command({"EVAL", kDeleteIfSameScript, "1", k, blob}, true); !d) {
+        log_warn("could not remove an expired session from Redis: " + d.error().detail);
+      }
+      return std::optional<Session>{};
+    }
+    return s;
+  }
+
+  Result<void> save(const Session& s) override {
+    if (!is_valid_session_id(s.id)) return make_error("session_bad_id", "refusing to save a malformed id");
+    const std::string k = session_key(s.id);
+    const std::int64_t ttl = ttl_ms(s, s.last_used);
+    if (ttl < 0) {
+      // Already past its lifetime: storing it would only store something load must refuse.
+      auto r = command({"DEL", k}, true);
+      if (!r) return r.error();
+      return Ok{};
+    }
+    std::vector<std::string> argv = {"SET", k, seal_session(s, key_, random_)};
+    if (ttl > 0) {
+      argv.push_back("PX");
+      argv.push_back(std::to_string(ttl));
+    }
+    auto r = command(argv, true);
+    if (!r) return r.error();
+    if ((*r)->type == REDIS_REPLY_ERROR) return unexpected("SET", r->get());
+    return Ok{};
+  }
+
+  Result<std::optional<Session>> update(const std::string& id, std::int64_t now,
+                                        const std::function<bool(std::optional<Session>&)>& fn) override {
+    if (!is_valid_session_id(id)) {
+      std::optional<Session> none;
+      if (fn(none) && none) return make_error("session_bad_id", "refusing to save a malformed id");
+      return std::optional<Session>{};
+    }
+    const std::string k = session_key(id);
+    auto lock = acquire(id);
+    if (!lock) return lock.error();
+    LockGuard guard(*this, lock_key(id), *lock);
+
+    auto r = command({"GET", k}, true);
+    if (!r) return r.error();
+    std::optional<Session> current;
+    bool stale = false;  // a record is there but holds an expired session
+    if ((*r)->type == REDIS_REPLY_STRING) {
+      current = decode(std::string((*r)->str, (*r)->len), id);
+      if (current && session_expired(*current, opt_.limits, now)) {
+        current.reset();
+        stale = true;
+      }
+    } else if ((*r)->type != REDIS_REPLY_NIL) {
+      return unexpected("GET", r->get());
+    }
+
+    std::optional<Session> next = current;
+    if (!fn(next)) {
+      if (stale) {
+        if (auto c = guard.commit("del", "", 0); !c) return c.error();
+      }
+      return current;
+    }
+    if (next) {
+      if (next->id != id) return make_error("session_bad_id", "update may not change the session id (use rotate)");
+      const std::int64_t ttl = ttl_ms(*next, now);
+      if (ttl < 0) {
+        if (auto c = guard.commit("del", "", 0); !c) return c.error();
+        return std::optional<Session>{};
+      }
+      // XX when changing an existing session: if its TTL ran out meanwhile it stays ended.
+      auto c = guard.commit(current ? "setxx" : "set", seal_session(*next, key_, random_), ttl);
+      if (!c) return c.error();
+      if (*c == 2) return std::optional<Session>{};
+      return next;
+    }
+    if (auto c = guard.commit(current || stale ? "del" : "none", "", 0); !c) return c.error();
+    return std::optional<Session>{};
+  }
+
+  Result<void> remove(const std::string& id) override {
+    if (!is_valid_session_id(id)) return Ok{};
+    // Under the lock, so an update in flight on another machine cannot write the session back
+    // after sign-out.
+    auto lock = acquire(id);
+    if (!lock) return lock.error();
+    LockGuard guard(*this, lock_key(id), *lock);
+    auto c = guard.commit("del", "", 0);
+    if (!c) return c.error();
+    return Ok{};
+  }
+
+  Result<std::size_t> collect_expired(std::int64_t now, std::size_t budget) override {
+    // Redis's TTLs normally remove expired records first, so this mostly finds nothing; it is
+    // here for records whose TTL outlived our clock's verdict (clock drift, changed limits).
+    const std::string match = opt_.key_prefix + "s:*";
+    auto r = command({"EVAL", kCollectScript, "0", budget == 0 ? std::string("0") : gc_cursor_, match,
+                      std::to_string(std::max<std::size_t>(opt_.gc_scan_count, 1)), std::to_string(now),
+                      std::to_string(opt_.limits.idle_timeout), std::to_string(opt_.limits.max_age),
+                      std::to_string(budget)},
+                     true);
+    if (!r) return r.error();
+    const redisReply* rep = r->get();
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
+        rep->element[1]->type != REDIS_REPLY_INTEGER) {
+      return unexpected("EVAL collect", rep);
+    }
+    if (budget != 0) gc_cursor_.assign(rep->element[0]->str, rep->element[0]->len);
+    return static_cast<std::size_t>(rep->element[1]->integer);
+  }
+
+  const SessionLimits& limits() const override { return opt_.limits; }
+
+ private:
+  // Holds an acquired lock; releases it (compare-and-delete) unless commit() already did, also
+  // when fn throws.
+  class LockGuard {
+   public:
+    LockGuard(RedisSessionStore& store, std::string key, std::string token)
+        : store_(store), lock_key_(std::move(key)), token_(std::move(token)) {}
+    LockGuard(const LockGuard&) = delete;
+    LockGuard& operator=(const LockGuard&) = delete;
+    ~LockGuard() {
+      // After a failed call the connection is gone: do not spend another connect timeout on a
+      // release; the lock lapses by itself (lock_ttl_ms).
+      if (done_ || !store_.ctx_) return;
+      try {
+        auto r = store_.command({"EVAL", kReleaseScript, "1", lock_key_, token_}, false);
+        if (!r) log_warn("could not release a session lock in Redis (it lapses by itself): " + r.error().detail);
+      } catch (...) {
+        // A destructor must not throw; the lock's PX lets it lapse anyway.
+      }
+    }
+    // Runs the commit script; returns its code (1 done, 2 vanished) or an error (0: lock lost).
+    Result<long long> commit(const char* mode, const std::string& value, std::int64_t ttl) {
+      done_ = true;
+      // Not retried on a fresh connection: if the first attempt ran, a retry would see the lock
+      // gone and report a loss that did not happen.
+      auto r = store_.command({"EVAL", kCommitScript, "2", lock_key_, store_.session_key_of_lock(lock_key_), token_,
+                               mode, value, std::to_string(ttl)},
+                              false);
+      if (!r) return r.error();
+      if ((*r)->type != REDIS_REPLY_INTEGER) return store_.unexpected("EVAL commit", r->get());
+      if ((*r)->integer == 0) {
+        return unavailable("session lock lapsed before the update was written (it took longer than " +
+                           std::to_string(store_.opt_.lock_ttl_ms) + " ms); nothing was written");
+      }
+      return (*r)->integer;
+    }
+
+   private:
+    RedisSessionStore& store_;
+    std::string lock_key_;
+    std::string token_;
+    bool done_ = false;
+  };
+
+  std::string session_key(const std::string& id) const { return opt_.key_prefix + "s:" + session_id_hash(id); }
+  std::string lock_key(const std::string& id) const { return opt_.key_prefix + "l:" + session_id_hash(id); }
+  std::string session_key_of_lock(const std::string& lock) const {
+    return opt_.key_prefix + "s:" + lock.substr(opt_.key_prefix.size() + 2);
+  }
+
+  // Milliseconds the record may live, counted from `ref` (the caller's now): until the idle
+  // timeout or the absolute lifetime, whichever comes first. 0: no limit; negative: already over.
+  std::int64_t ttl_ms(const Session& s, std::int64_t ref) const {
+    std::int64_t ttl = std::numeric_limits<std::int64_t>::max();
+    bool limited = false;
+    if (opt_.limits.idle_timeout > 0) {
+      ttl = std::min(ttl, s.last_used + opt_.limits.idle_timeout - ref);
+      limited = true;
+    }
+    if (opt_.limits.max_age > 0) {
+      ttl = std::min(ttl, s.created + opt_.limits.max_age - ref);
+      limited = true;
+    }
+    if (!limited) return 0;
+    if (ttl <= 0) return -1;
+    return ttl * 1000;
+  }
+
+  std::optional<Session> decode(const std::string& blob, const std::string& id) const {
+    auto r = open_session(blob, key_, id);
+    if (!r) {
+      // Wrong secret on this server, tampering, or a record of another format: no session.
+      log_warn("session record in Redis ignored: " + r.error().detail);
+      return std::nullopt;
+    }
+    return std::move(r).value();
+  }
+
+  Error unexpected(const std::string& what, const redisReply* r) const {
+    std::string text = r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len)
+                                                    : "reply of type " + std::to_string(r->type);
+    return unavailable("Redis at " + where_ + " answered " + what + " with " + text);
+  }
+
+  // Waits for the session's lock: polls with growing small sleeps, in total at most lock_wait_ms.
+  Result<std::string> acquire(const std::string& id) {
+    const std::string lk = lock_key(id);
+    const std::string token = hex(random_.bytes(16));
+    int waited = 0, step = 2;
+    for (;;) {
+      auto r = command({"EVAL", kAcquireScript, "1", lk, token, std::to_string(opt_.lock_ttl_ms)}, true);
+      if (!r) return r.error();
+      if ((*r)->type != REDIS_REPLY_INTEGER) return unexpected("EVAL acquire", r->get());
+      if ((*r)->integer == 1) return token;
+      if (waited >= opt_.lock_wait_ms) return unavailable("session is locked by another request");
+      const int nap = std::min(step, opt_.lock_wait_ms - waited);
+      opt_.sleep(nap);
+      waited += nap;
+      step = std::min(step * 2, 50);
+    }
+  }
+
+  // (Re)connects: TCP or unix socket with the connect timeout, then the command timeout, AUTH,
+  // SELECT and a PING. `fatal` says Redis answered and refused (wrong password, bad db): retrying
+  // will not help, so open reports it; a network failure is not fatal.
+  Result<void> connect(bool& fatal) {
+    fatal = false;
+    ctx_.reset();
+    const timeval ct = to_timeval(opt_.connect_timeout_ms);
+    ContextPtr c(addr_.unix_path.empty() ? redisConnectWithTimeout(addr_.host.c_str(), addr_.port, ct)
+                                         : redisConnectUnixWithTimeout(addr_.unix_path.c_str(), ct));
+    if (!c) return unavailable("cannot allocate a Redis connection");
+    if (c->err) return unavailable("cannot reach Redis at " + where_ + ": " + c->errstr);
+    if (redisSetTimeout(c.get(), to_timeval(opt_.command_timeout_ms)) != REDIS_OK) {
+      return unavailable("cannot set the Redis command timeout: " + std::string(c->errstr));
+    }
+    auto step = [&](const std::vector<std::string>& argv, const char* what) -> Result<void> {
+      ReplyPtr rep = run(c.get(), argv);
+      if (!rep) return unavailable("Redis at " + where_ + " did not answer " + what + ": " + c->errstr);
+      if (rep->type == REDIS_REPLY_ERROR) {
+        fatal = true;
+        std::string text(rep->str, rep->len);
+        std::string hint;
+        if (text.rfind("NOAUTH", 0) == 0) hint = " (it needs a password: redis://:PASSWORD@host:port or unix:/path?password=PASSWORD)";
+        if (text.rfind("WRONGPASS", 0) == 0 || text.find("invalid password") != std::string::npos) hint = " (check the password in KINDE_SESSION_STORE)";
+        return unavailable("Redis at " + where_ + " refused " + what + ": " + text + hint);
+      }
+      return Ok{};
+    };
+    if (!addr_.password.empty()) {
+      std::vector<std::string> auth = {"AUTH"};
+      if (!addr_.user.empty()) auth.push_back(addr_.user);
+      auth.push_back(addr_.password);
+      if (auto r = step(auth, "AUTH"); !r) return r;
+    }
+    if (addr_.db != 0) {
+      if (auto r = step({"SELECT", std::to_string(addr_.db)}, "SELECT"); !r) return r;
+    }
+    if (auto r = step({"PING"}, "PING"); !r) return r;
+    ctx_ = std::move(c);
+    return Ok{};
+  }
+
+  static ReplyPtr run(redisContext* c, const std::vector<std::string>& argv) {
+    std::vector<const char*> ptrs;
+    std::vector<std::size_t> lens;
+    for (const auto& a : argv) {
+      ptrs.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    return ReplyPtr(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
+  }
+
+  // Runs one command on the process's connection, connecting first when there is none. A failed
+  // connection is dropped so the next call reconnects. `retry`: the command is safe to repeat, so
+  // when it fails on a connection from an earlier call (Redis restarted, or closed it as idle) it
+  // is tried once more on a fresh one.
+  Result<ReplyPtr> command(const std::vector<std::string>& argv, bool retry) {
+    for (int attempt = 0;; ++attempt) {
+      const bool reused = ctx_ != nullptr;
+      if (!ctx_) {
+        bool fatal = false;
+        if (auto r = connect(fatal); !r) return r.error();
+      }
+      ReplyPtr rep = run(ctx_.get(), argv);
+      if (rep) return rep;
+      const int err = ctx_->err, sys = errno;
+      const std::string text = ctx_->errstr;
+      ctx_.reset();
+      const bool dropped = err == REDIS_ERR_EOF || (err == REDIS_ERR_IO && (sys == ECONNRESET || sys == EPIPE));
+      if (retry && reused && dropped && attempt == 0) continue;
+      const bool timed_out = err == REDIS_ERR_IO && (sys == EAGAIN || sys == EWOULDBLOCK);
+      return unavailable("Redis at " + where_ + (timed_out ? " did not answer in time" : " failed") + " (" +
+                         argv[0] + "): " + text);
+    }
+  }
+
+  friend class LockGuard;
+
+  RedisStoreOptions opt_;
+  RedisAddress addr_;
+  std::string key_;
+  Random& random_;
+  std::string where_;
+  ContextPtr ctx_;
+  std::string gc_cursor_ = "0";
+};
+
+}  // namespace
+
+Result<RedisAddress> parse_redis_url(std::string_view url) {
+  if (url.rfind("rediss://", 0) == 0) {
+    return make_error("session_store_unsupported",
+                      "rediss:// needs hiredis with TLS; use a local stunnel or a unix socket");
+  }
+  if (url.rfind("redis://", 0) == 0) return parse_tcp_url(url.substr(8));
+  if (url.rfind("unix:", 0) == 0) return parse_unix_url(url.substr(5));
+  return bad_url("a Redis store is redis://[:password@]host:port[/db] or unix:/path/to/socket[?db=N&password=P]");
+}
+
+std::string redact_redis_url(std::string_view url) {
+  std::string u(url);
+  if (u.rfind("redis://", 0) == 0 || u.rfind("rediss://", 0) == 0) {
+    const std::size_t start = u.find("://") + 3;
+    const std::size_t at = u.rfind('@');
+    if (at != std::string::npos && at > start) {
+      const std::size_t colon = u.find(':', start);
+      const std::size_t from = colon != std::string::npos && colon < at ? colon + 1 : start;
+      u.replace(from, at - from, "***");
+    }
+    return u;
+  }
+  // unix:/path?...&password=secret&...
+  std::size_t p = u.find("password=");
+  while (p != std::string::npos) {
+    if (p > 0 && (u[p - 1] == '?' || u[p - 1] == '&')) {
+      const std::size_t end = u.find('&', p);
+      u.replace(p + 9, (end == std::string::npos ? u.size() : end) - (p + 9), "***");
+    }
+    p = u.find("password=", p + 1);
+  }
+  return u;
+}
+
+std::string redis_session_key(const std::string& prefix, const std::string& id) {
+  return prefix + "s:" + session_id_hash(id);
+}
+
+Result<std::unique_ptr<SessionStore>> open_redis_session_store(const RedisStoreOptions& options, Random& random) {
+  if (options.secret.empty()) {
+    return make_error("session_secret_required",
+                      "a Redis session store needs KINDE_SESSION_SECRET, the same on every server that shares it "
+                      "(each would otherwise make its own key and reject the others' sessions); "
+                      "create one with: openssl rand -base64 48");
+  }
+  if (options.secret.size() < 32) {
+    return make_error("session_secret_weak", "KINDE_SESSION_SECRET must be at least 32 characters");
+  }
+  auto addr = parse_redis_url(options.url);
+  if (!addr) return addr.error();
+  auto store = std::make_unique<RedisSessionStore>(options, std::move(*addr), derive_session_key(options.secret), random);
+  bool fatal = false;
+  if (auto r = store->first_connect(fatal); !r) {
+    if (fatal) return r.error();
+    // Unreachable now: keep going (answering 503 meanwhile) rather than leave this process
+    // broken until restarted; every call retries the connection.
+    log_warn("session store: " + r.error().detail + "; requests answer 503 until it is back");
+  }
+  return std::unique_ptr<SessionStore>(std::move(store));
+}
+
+Result<void> ping_session_store(SessionStore& store) {
+  if (auto* redis = dynamic_cast<RedisSessionStore*>(&store)) return redis->ping();
+  return Ok{};
+}
+
+}  // namespace kinde

@@ -1,0 +1,66 @@
+// The Redis SessionStore: the same sealed records as the file store, kept in Redis so several
+// machines share sessions. Expiry by Redis TTL (plus load's own check), update() under a
+// cross-machine lock (SET NX PX, released by its owner only), bounded timeouts, self-reconnect.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "session/session.hpp"
+#include "util/random.hpp"
+#include "util/result.hpp"
+
+namespace kinde {
+
+// Where a Redis server is and how to log in to it.
+struct RedisAddress {
+  std::string host;        // TCP host (IPv6 without brackets); empty for a unix socket
+  int port = 6379;
+  std::string unix_path;   // socket path; empty for TCP
+  std::string user;        // Redis 6 ACL user; empty: AUTH with the password only
+  std::string password;    // empty: no AUTH
+  int db = 0;              // SELECT index
+};
+
+// Parses redis://[[user]:password@]host[:port][/db], unix:/path/to/socket[?db=N&password=P&user=U]
+// (also unix:///path). User and password are percent-decoded. rediss:// is refused (Error
+// "session_store_unsupported": this hiredis has no TLS); anything malformed is
+// "session_store_bad_url" with the reason.
+Result<RedisAddress> parse_redis_url(std::string_view url);
+
+// The URL with any password replaced by "***" (for logs and --check-config output).
+std::string redact_redis_url(std::string_view url);
+
+struct RedisStoreOptions {
+  std::string url;                 // KINDE_SESSION_STORE
+  std::string secret;              // KINDE_SESSION_SECRET, required (>= 32 bytes), shared by every server
+  SessionLimits limits;
+  std::string key_prefix = "kinde:";   // keys are <prefix>s:<sha256 hex of id>, locks <prefix>l:<hash>
+  int connect_timeout_ms = 1000;
+  int command_timeout_ms = 2000;
+  int lock_ttl_ms = 10000;         // an update's lock lapses after this even if its holder died
+  int lock_wait_ms = 12000;        // how long update()/remove() wait for another holder's lock
+  std::size_t gc_scan_count = 64;  // keys examined by one bounded collect_expired call
+  // Sleeps between lock polls; null: really sleep. Tests may count instead.
+  std::function<void(int ms)> sleep;
+};
+
+// Opens the store and tries one connection (AUTH, SELECT, PING). Errors: "session_secret_required"
+// (no secret: every server must share it), "session_secret_weak" (< 32 bytes), the URL errors of
+// parse_redis_url, and "session_store_unavailable" when Redis answers but refuses us (wrong
+// password, NOAUTH, bad db index). An unreachable Redis does not stop the open: the store logs a
+// warning and every call answers "session_store_unavailable" until Redis is back.
+// `random` must outlive the store.
+Result<std::unique_ptr<SessionStore>> open_redis_session_store(const RedisStoreOptions& options, Random& random);
+
+// Probes a store opened by open_redis_session_store: Ok when Redis answers PING now, else
+// "session_store_unavailable" with the reason. Other stores: Ok.
+Result<void> ping_session_store(SessionStore& store);
+
+// The Redis key holding the session with this id (<prefix>s:<sha256 hex>); for tests and tools.
+std::string redis_session_key(const std::string& prefix, const std::string& id);
+
+}  // namespace kinde
