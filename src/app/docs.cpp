@@ -120,7 +120,7 @@ nlohmann::json openapi_document(const std::string& script_name, const std::strin
        {{"title", "kinde-fcgi"},
         {"version", "0.1.0"},
         {"description", "Sign in with Kinde: the protected JSON API. Call it with the browser's session cookie, "
-                        "or with Authorization: Bearer <access token> (Kinde machine-to-machine apps)."}}},
+                        "or with `Authorization: Bearer <access token>` (Kinde machine-to-machine apps)."}}},
       {"paths", {{"/items/{item_id}", {{"get", items}}}, {"/api/me", {{"get", me}}}}},
       {"components",
        {{"schemas", schemas},
