@@ -1,6 +1,7 @@
 #include "app/runtime.hpp"
 
 #include "session/file_store.hpp"
+#include "session/redis_store.hpp"
 #include "util/log.hpp"
 
 namespace kinde {
@@ -13,6 +14,14 @@ Result<std::unique_ptr<SessionStore>> open_session_store(const Config& config, R
     o.secret = config.session_secret;
     o.limits = limits;
     return open_file_session_store(o, random);
+  }
+  if (config.session_store.rfind("redis://", 0) == 0 || config.session_store.rfind("rediss://", 0) == 0 ||
+      config.session_store.rfind("unix:", 0) == 0) {
+    RedisStoreOptions o;
+    o.url = config.session_store;
+    o.secret = config.session_secret;
+    o.limits = limits;
+    return open_redis_session_store(o, random);
   }
   return make_error("session_store_unsupported", "session store '" + config.session_store + "' is not supported");
 }
@@ -52,8 +61,17 @@ int check_config(const Config& config, std::string& out) {
   line(true, "issuer " + config.issuer + ", client id " + config.client_id + ", callback " + config.callback_url);
   OpenSslRandom random;
   auto store = open_session_store(config, random);
-  line(bool(store), store ? "session store " + config.session_store + " (" + config.session_dir + ")"
-                          : "session store: " + store.error().detail);
+  if (config.session_store == "file") {
+    line(bool(store), store ? "session store " + config.session_store + " (" + config.session_dir + ")"
+                            : "session store: " + store.error().detail);
+  } else {
+    // A Redis store opens even while Redis is down (requests answer 503 until it is back), so
+    // reachability is checked separately. The URL may hold a password: print it redacted.
+    const std::string where = redact_redis_url(config.session_store);
+    Result<void> reachable = store ? ping_session_store(**store) : Result<void>(store.error());
+    line(bool(reachable), reachable ? "session store " + where + " (Redis answers)"
+                                    : "session store " + where + ": " + reachable.error().detail);
+  }
   auto view = View::load(config.template_dir);
   line(bool(view), view ? "templates in " + config.template_dir : "templates: " + view.error().detail);
   CurlTransport http;
