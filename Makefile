@@ -69,6 +69,17 @@ $(BUILD)/cgi_time: tests/bench/cgi_time.c
 $(BUILD)/bench_driver: $(BUILD)/tests/bench/bench_driver.o $(BUILD)/libkinde.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# make soak (never part of make test): lighttpd with 4 app processes under 16 looping clients for
+# SOAK_SECONDS (default 180) while app processes are SIGKILLed at random and the provider restarts
+# once; the runner prints a summary and exits non-zero on a lost session, an unexpected 5xx or a
+# torn session file (checked by check_sessions, the store's own code).
+soak: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/check_sessions
+	@node tests/soak/run.mjs $(BUILD)
+
+$(BUILD)/check_sessions: $(BUILD)/tests/soak/check_sessions.o $(BUILD)/libkinde.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 deps:
 	@bash scripts/deps.sh
 
