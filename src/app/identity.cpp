@@ -1,4 +1,6 @@
 // Who is calling: the session cookie (with token refresh) or an Authorization: Bearer token.
+#include <strings.h>
+
 #include "app/app.hpp"
 #include "util/log.hpp"
 
@@ -85,8 +87,10 @@ std::optional<Session> App::load_session(Ctx& ctx) {
 
   // A bearer token decides over a cookie (machine clients; RFC 6750).
   std::string auth = req.header("authorization");
-  if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0)) {
-    std::string token = auth.substr(7);
+  // RFC 6750 2.1 / RFC 9110 11.1: the scheme name is case-insensitive.
+  if (auth.size() > 7 && strncasecmp(auth.c_str(), "Bearer ", 7) == 0) {
+    std::size_t start = auth.find_first_not_of(' ', 7);
+    std::string token = start == std::string::npos ? std::string() : auth.substr(start);
     if (!p.oidc) {
       ctx.bearer_error = make_error("bearer_unsupported", "no provider configured");
       return std::nullopt;
