@@ -199,7 +199,7 @@ constexpr const char* kDeleteIfSameScript = R"(
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0)";
 
-// One page of SCAN (or all pages when budget is 0), deleting records whose header says expired.
+// One page of SCAN, deleting records whose header says expired, at most `budget` (0: no limit).
 // ARGV: cursor, match, count, now, idle, max_age, budget. Returns {next cursor, removed}.
 // The header layout is sealed.hpp's: "KSR", version 1, created and last_used as big-endian int64.
 constexpr const char* kCollectScript = R"(
@@ -210,23 +210,20 @@ local function be64(s, at)
   if string.byte(s, at) >= 128 then v = v - 18446744073709551616 end
   return v
 end
-local cursor, removed = ARGV[1], 0
-repeat
-  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-  cursor = page[1]
-  for _, k in ipairs(page[2]) do
-    if budget > 0 and removed >= budget then return {cursor, removed} end
-    local v = redis.call('GET', k)
-    if v and string.len(v) >= 20 and string.sub(v, 1, 3) == 'KSR' and string.byte(v, 4) == 1 then
-      local created, last_used = be64(v, 5), be64(v, 13)
-      if (idle > 0 and now - last_used > idle) or (maxage > 0 and now - created > maxage) then
-        redis.call('DEL', k)
-        removed = removed + 1
-      end
+local page = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local removed = 0
+for _, k in ipairs(page[2]) do
+  if budget > 0 and removed >= budget then break end
+  local v = redis.call('GET', k)
+  if v and string.len(v) >= 20 and string.sub(v, 1, 3) == 'KSR' and string.byte(v, 4) == 1 then
+    local created, last_used = be64(v, 5), be64(v, 13)
+    if (idle > 0 and now - last_used > idle) or (maxage > 0 and now - created > maxage) then
+      redis.call('DEL', k)
+      removed = removed + 1
     end
   end
-until budget > 0 or cursor == '0'
-return {cursor, removed})";
+end
+return {page[1], removed})";
 
 class RedisSessionStore : public SessionStore {
  public:
@@ -351,20 +348,28 @@ class RedisSessionStore : public SessionStore {
   Result<std::size_t> collect_expired(std::int64_t now, std::size_t budget) override {
     // Redis's TTLs normally remove expired records first, so this mostly finds nothing; it is
     // here for records whose TTL outlived our clock's verdict (clock drift, changed limits).
-    const std::string match = opt_.key_prefix + "s:*";
-    auto r = command({"EVAL", kCollectScript, "0", budget == 0 ? std::string("0") : gc_cursor_, match,
-                      std::to_string(std::max<std::size_t>(opt_.gc_scan_count, 1)), std::to_string(now),
-                      std::to_string(opt_.limits.idle_timeout), std::to_string(opt_.limits.max_age),
-                      std::to_string(budget)},
-                     true);
-    if (!r) return r.error();
-    const redisReply* rep = r->get();
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
-        rep->element[1]->type != REDIS_REPLY_INTEGER) {
-      return unexpected("EVAL collect", rep);
-    }
-    if (budget != 0) gc_cursor_.assign(rep->element[0]->str, rep->element[0]->len);
-    return static_cast<std::size_t>(rep->element[1]->integer);
+    // Bounded (budget != 0): one SCAN page per call, resuming where this process stopped.
+    // Unbounded (--gc-sessions): page after page until SCAN wraps, each page its own short script
+    // so Redis is never blocked for long.
+    std::size_t removed = 0;
+    std::string cursor = budget == 0 ? std::string("0") : gc_cursor_;
+    do {
+      auto r = command({"EVAL", kCollectScript, "0", cursor, opt_.key_prefix + "s:*",
+                        std::to_string(std::max<std::size_t>(opt_.gc_scan_count, 1)), std::to_string(now),
+                        std::to_string(opt_.limits.idle_timeout), std::to_string(opt_.limits.max_age),
+                        std::to_string(budget == 0 ? 0 : budget - removed)},
+                       true);
+      if (!r) return r.error();
+      const redisReply* rep = r->get();
+      if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
+          rep->element[1]->type != REDIS_REPLY_INTEGER) {
+        return unexpected("EVAL collect", rep);
+      }
+      cursor.assign(rep->element[0]->str, rep->element[0]->len);
+      removed += static_cast<std::size_t>(rep->element[1]->integer);
+    } while (budget == 0 && cursor != "0");
+    if (budget != 0) gc_cursor_ = cursor;
+    return removed;
   }
 
   const SessionLimits& limits() const override { return opt_.limits; }

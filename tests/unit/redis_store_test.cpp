@@ -779,4 +779,33 @@ BOOST_AUTO_TEST_CASE(a_db_number_redis_does_not_have_fails_open) {
   BOOST_TEST(r.error().detail.find("SELECT") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(collect_pages_through_many_keys_and_leaves_live_sessions_and_locks) {
+  OpenSslRandom rnd;
+  const std::string prefix = fresh_prefix(rnd);
+  auto o = options(kinde_test::shared_redis_url(), prefix, 600, 86400);
+  o.gc_scan_count = 8;
+  auto store = open_or_throw(o, rnd);
+  RawRedis raw(kinde_test::shared_redis().port());
+  std::vector<std::string> live;
+  int dead = 0;
+  for (int i = 0; i < 120; ++i) {
+    Session s = make_session(rnd, kT0, i % 4 == 0 ? kT0 + 1000 : kT0);
+    BOOST_REQUIRE(store->save(s).ok());
+    if (i % 4 == 0) live.push_back(s.id);
+    else ++dead;
+  }
+  raw.cmd({"SET", prefix + "l:" + std::string(64, 'a'), "a-lock", "PX", "10000"});
+  raw.cmd({"SET", prefix + "s:" + std::string(64, 'b'), "foreign bytes"});
+  // Bounded calls never pass their budget.
+  auto one = store->collect_expired(kT0 + 1200, 3);
+  BOOST_REQUIRE(one.ok());
+  BOOST_TEST(*one <= 3u);
+  auto rest = store->collect_expired(kT0 + 1200, 0);
+  BOOST_REQUIRE(rest.ok());
+  BOOST_TEST(*one + *rest == static_cast<std::size_t>(dead));
+  for (const auto& id : live) BOOST_TEST(store->load(id, kT0 + 1200)->has_value());
+  BOOST_TEST(raw.cmd({"EXISTS", prefix + "l:" + std::string(64, 'a')}) == "1");
+  BOOST_TEST(raw.cmd({"EXISTS", prefix + "s:" + std::string(64, 'b')}) == "1");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
