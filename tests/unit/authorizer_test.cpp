@@ -1,0 +1,314 @@
+// The FastCGI Authorizer role: 200 with Variable-* headers for a signed-in user, a sign-in redirect
+// for browsers and 401 for API clients without a session, 403 when a location's rule fails, the
+// same answers when Apache runs the app as the 401 ErrorDocument, and KINDE_COOKIE_PATH.
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <string>
+
+#include "config/config.hpp"
+#include "fakes.hpp"
+
+using namespace kinde;
+using namespace kinde::testing;
+using nlohmann::json;
+
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Every value of a response header (Variable-* may in principle repeat).
+std::vector<std::string> header_values(const Response& r, const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : r.headers)
+    if (k == name) out.push_back(v);
+  return out;
+}
+
+const json kAliceAccess = {
+    {"sub", "kp_alice"},
+    {"permissions", {"read:items", "write:items"}},
+    {"org_code", "org_123"},
+    {"roles", {{{"id", "r1"}, {"key", "admin"}, {"name", "Admin"}}}},
+    {"feature_flags", {{"is_dark_mode", {{"t", "b"}, {"v", true}}}, {"beta", {{"t", "b"}, {"v", false}}}}},
+};
+const json kAliceUser = {{"id", "kp_alice"}, {"given_name", "Alice"}, {"family_name", "Liddell"},
+                         {"email", "alice@example.com"}};
+const json kAliceId = {{"sub", "kp_alice"}, {"org_codes", {"org_123", "org_456"}}};
+
+// A signed-in session with these access-token claims; returns the Cookie header.
+std::string sign_in(TestApp& t, const json& user = kAliceUser, const json& access = kAliceAccess,
+                    const json& id_claims = kAliceId) {
+  std::string id = t.sign_in(user, json::object(), id_claims);
+  auto upd = t.store->update(id, kNow, [&](std::optional<Session>& s) {
+    if (!s) return false;
+    s->data["access_claims"] = access;
+    return true;
+  });
+  if (!upd || !*upd) throw std::runtime_error("could not set access claims");
+  return t.session_cookie_header(id);
+}
+
+// What lighttpd or mod_fcgid sends in the Authorizer role for GET /private/a.txt?q=1.
+RequestSpec authorizer_request(const std::string& cookie = "", const std::string& accept = "",
+                               std::map<std::string, std::string> vars = {}) {
+  RequestSpec s;
+  s.path = "";
+  s.script_name = "/private/a.txt";
+  s.request_uri = "/private/a.txt?q=1";
+  s.query = "q=1";
+  s.cookie = cookie;
+  s.accept = accept;
+  s.extra = std::move(vars);
+  s.extra["FCGI_ROLE"] = "AUTHORIZER";
+  return s;
+}
+
+constexpr const char* kHtml = "text/html,application/xhtml+xml,*/*;q=0.8";
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(authorizer)
+
+BOOST_AUTO_TEST_CASE(signed_in_user_gets_200_with_variables_from_the_session) {
+  TestApp t;
+  Response r = t.handle(authorizer_request(sign_in(t)));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.header("Variable-REMOTE_USER") == "kp_alice");
+  BOOST_TEST(r.header("Variable-KINDE_USER_ID") == "kp_alice");
+  BOOST_TEST(r.header("Variable-KINDE_EMAIL") == "alice@example.com");
+  BOOST_TEST(r.header("Variable-KINDE_GIVEN_NAME") == "Alice");
+  BOOST_TEST(r.header("Variable-KINDE_FAMILY_NAME") == "Liddell");
+  BOOST_TEST(r.header("Variable-KINDE_ORG_CODE") == "org_123");
+  BOOST_TEST(r.header("Variable-KINDE_ORG_CODES") == "org_123 org_456");
+  BOOST_TEST(r.header("Variable-KINDE_PERMISSIONS") == "read:items write:items");
+  BOOST_TEST(r.header("Variable-KINDE_ROLES") == "admin");
+  BOOST_TEST(header_values(r, "Variable-KINDE_USER_ID").size() == 1u);
+  BOOST_TEST(r.body.empty());
+}
+
+BOOST_AUTO_TEST_CASE(absent_details_are_left_out_not_sent_empty) {
+  TestApp t;
+  json user = {{"id", "kp_plain"}, {"given_name", "Plain"}};
+  json access = {{"sub", "kp_plain"}, {"permissions", json::array()}};
+  Response r = t.handle(authorizer_request(sign_in(t, user, access, {{"sub", "kp_plain"}})));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.header("Variable-KINDE_USER_ID") == "kp_plain");
+  BOOST_TEST(header_values(r, "Variable-KINDE_EMAIL").empty());
+  BOOST_TEST(header_values(r, "Variable-KINDE_ORG_CODE").empty());
+  BOOST_TEST(header_values(r, "Variable-KINDE_PERMISSIONS").empty());
+}
+
+BOOST_AUTO_TEST_CASE(browser_without_session_is_sent_to_sign_in_and_back_to_the_page) {
+  TestApp t;
+  Response r = t.handle(authorizer_request("", kHtml));
+  BOOST_TEST(r.status == 302);
+  BOOST_TEST(r.header("Location") == "https://app.example/login?next=%2Fprivate%2Fa.txt%3Fq%3D1");
+  BOOST_TEST(header_values(r, "Variable-KINDE_USER_ID").empty());
+}
+
+BOOST_AUTO_TEST_CASE(sign_in_link_uses_the_apps_prefix_from_the_callback_url) {
+  TestApp t;
+  t.config.callback_url = "https://app.example/app/callback";
+  BOOST_TEST(t.handle(authorizer_request("", kHtml)).header("Location") ==
+             "https://app.example/app/login?next=%2Fprivate%2Fa.txt%3Fq%3D1");
+  TestApp fastapi;
+  fastapi.config.callback_url = "https://app.example/api/auth/kinde_callback";
+  BOOST_TEST(fastapi.handle(authorizer_request("", kHtml)).header("Location") ==
+             "https://app.example/login?next=%2Fprivate%2Fa.txt%3Fq%3D1");
+}
+
+BOOST_AUTO_TEST_CASE(next_that_leaves_the_site_becomes_the_home_page) {
+  TestApp t;
+  RequestSpec s = authorizer_request("", kHtml);
+  s.request_uri = "//evil.example/x";
+  BOOST_TEST(t.handle(s).header("Location") == "https://app.example/login?next=%2F");
+}
+
+BOOST_AUTO_TEST_CASE(api_client_without_session_gets_401_json_with_www_authenticate) {
+  TestApp t;
+  for (std::string accept : {"", "application/json", "*/*"}) {
+    Response r = t.handle(authorizer_request("", accept));
+    BOOST_TEST(r.status == 401, accept);
+    BOOST_TEST(r.header("WWW-Authenticate") == "Bearer");
+    BOOST_TEST(json::parse(r.body)["detail"] == "Not authenticated");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(unknown_session_cookie_counts_as_no_session) {
+  TestApp t;
+  Response r = t.handle(authorizer_request(t.session_cookie_header(t.random.token()), kHtml));
+  BOOST_TEST(r.status == 302);
+  BOOST_TEST(contains(r.header("Location"), "/login?next="));
+}
+
+BOOST_AUTO_TEST_CASE(valid_bearer_token_passes_with_its_subject_and_permissions) {
+  TestApp t;
+  t.oidc.access_tokens["tok"] = {{"sub", "kp_machine"}, {"permissions", {"read:items"}}, {"org_code", "org_9"}};
+  RequestSpec s = authorizer_request();
+  s.authorization = "Bearer tok";
+  Response r = t.handle(s);
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.header("Variable-KINDE_USER_ID") == "kp_machine");
+  BOOST_TEST(r.header("Variable-KINDE_PERMISSIONS") == "read:items");
+  BOOST_TEST(r.header("Variable-KINDE_ORG_CODE") == "org_9");
+  BOOST_TEST(header_values(r, "Variable-KINDE_EMAIL").empty());
+
+  s.authorization = "Bearer forged";
+  Response bad = t.handle(s);
+  BOOST_TEST(bad.status == 401);
+  BOOST_TEST(contains(bad.header("WWW-Authenticate"), "invalid_token"));
+}
+
+BOOST_AUTO_TEST_CASE(missing_permission_is_403_with_a_page_that_names_it) {
+  TestApp t;
+  std::string cookie = sign_in(t);
+  Response ok = t.handle(authorizer_request(cookie, kHtml, {{"KINDE_REQUIRE_PERMISSION", "read:items, write:items"}}));
+  BOOST_TEST(ok.status == 200);
+  Response r = t.handle(authorizer_request(cookie, kHtml, {{"KINDE_REQUIRE_PERMISSION", "read:items delete:items"}}));
+  BOOST_TEST(r.status == 403);
+  BOOST_TEST(contains(r.header("Content-Type"), "text/html"));
+  BOOST_TEST(contains(r.body, "delete:items"));
+  BOOST_TEST(!contains(r.body, "&quot;read:items"));
+  BOOST_TEST(contains(r.body, "alice@example.com"));
+  // Its links point into the app, not under the protected file's SCRIPT_NAME.
+  BOOST_TEST(contains(r.body, "href=\"" + mstch_escaped("/login") + "\""));
+  BOOST_TEST(!contains(r.body, mstch_escaped("/private/a.txt/login")));
+  BOOST_TEST(header_values(r, "Variable-KINDE_USER_ID").empty());
+  Response api = t.handle(authorizer_request(cookie, "application/json", {{"KINDE_REQUIRE_PERMISSION", "delete:items"}}));
+  BOOST_TEST(api.status == 403);
+  BOOST_TEST(contains(json::parse(api.body)["detail"].get<std::string>(), "delete:items"));
+}
+
+BOOST_AUTO_TEST_CASE(organisation_rule_accepts_any_listed_signed_in_organisation) {
+  TestApp t;
+  std::string cookie = sign_in(t);
+  BOOST_TEST(t.handle(authorizer_request(cookie, kHtml, {{"KINDE_REQUIRE_ORG", "org_999 org_123"}})).status == 200);
+  // org_456 is one of the user's organisations, but not the one signed in to.
+  Response r = t.handle(authorizer_request(cookie, kHtml, {{"KINDE_REQUIRE_ORG", "org_456"}}));
+  BOOST_TEST(r.status == 403);
+  BOOST_TEST(contains(r.body, "org_456"));
+}
+
+BOOST_AUTO_TEST_CASE(flag_rule_needs_every_listed_boolean_flag_on) {
+  TestApp t;
+  std::string cookie = sign_in(t);
+  BOOST_TEST(t.handle(authorizer_request(cookie, kHtml, {{"KINDE_REQUIRE_FLAG", "is_dark_mode"}})).status == 200);
+  BOOST_TEST(t.handle(authorizer_request(cookie, kHtml, {{"KINDE_REQUIRE_FLAG", "is_dark_mode,beta"}})).status == 403);
+  BOOST_TEST(t.handle(authorizer_request(cookie, kHtml, {{"KINDE_REQUIRE_FLAG", "no_such_flag"}})).status == 403);
+}
+
+BOOST_AUTO_TEST_CASE(client_headers_that_look_like_rules_or_variables_change_nothing) {
+  TestApp t;
+  std::string cookie = sign_in(t);
+  // A client header "Kinde-Require-Permission" arrives as HTTP_KINDE_REQUIRE_PERMISSION: not a rule.
+  Response r = t.handle(authorizer_request(cookie, kHtml,
+                                           {{"HTTP_KINDE_REQUIRE_PERMISSION", "delete:items"},
+                                            {"HTTP_KINDE_USER_ID", "kp_forged"},
+                                            {"HTTP_VARIABLE_KINDE_USER_ID", "kp_forged"}}));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.header("Variable-KINDE_USER_ID") == "kp_alice");
+  // Nor can a header switch on the ErrorDocument mode.
+  RequestSpec s = authorizer_request("", kHtml, {{"HTTP_REDIRECT_STATUS", "401"}});
+  s.extra.erase("FCGI_ROLE");
+  s.path = "/";
+  s.script_name = "";
+  BOOST_TEST(!is_authorizer_request(s.build()));
+}
+
+BOOST_AUTO_TEST_CASE(header_values_cannot_inject_lines) {
+  TestApp t;
+  json user = kAliceUser;
+  user["given_name"] = "Eve\r\nVariable-REMOTE_USER: kp_admin";
+  Response r = t.handle(authorizer_request(sign_in(t, user)));
+  BOOST_TEST(r.status == 200);
+  std::string out = serialize_cgi(r);
+  BOOST_TEST(!contains(out, "\nVariable-REMOTE_USER: kp_admin"));
+  BOOST_TEST(header_values(r, "Variable-REMOTE_USER").size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(apache_error_document_gives_the_real_answer_with_redirect_variables) {
+  TestApp t;
+  std::string cookie = sign_in(t);
+  // Apache ran the app at /login as ErrorDocument 401 for GET /private/a.txt?q=1.
+  auto errdoc = [](const std::string& c, const std::string& accept, std::map<std::string, std::string> vars) {
+    RequestSpec s;
+    s.path = "/login";
+    s.request_uri = "/private/a.txt?q=1";
+    s.cookie = c;
+    s.accept = accept;
+    s.extra = std::move(vars);
+    s.extra["FCGI_ROLE"] = "RESPONDER";
+    s.extra["REDIRECT_STATUS"] = "401";
+    return s;
+  };
+  Response login = t.handle(errdoc("", kHtml, {}));
+  BOOST_TEST(login.status == 302);
+  BOOST_TEST(login.header("Location") == "https://app.example/login?next=%2Fprivate%2Fa.txt%3Fq%3D1");
+  BOOST_TEST(t.handle(errdoc("", "", {})).status == 401);
+  Response denied = t.handle(errdoc(cookie, kHtml, {{"REDIRECT_KINDE_REQUIRE_PERMISSION", "delete:items"}}));
+  BOOST_TEST(denied.status == 403);
+  BOOST_TEST(contains(denied.body, "delete:items"));
+  // Passing now (signed in meanwhile): a page to retry, never a redirect that could loop.
+  Response retry = t.handle(errdoc(cookie, kHtml, {{"REDIRECT_KINDE_REQUIRE_PERMISSION", "read:items"}}));
+  BOOST_TEST(retry.status == 401);
+  BOOST_TEST(retry.header("Location").empty());
+}
+
+BOOST_AUTO_TEST_CASE(ordinary_requests_still_reach_the_routes) {
+  TestApp t;
+  RequestSpec s;
+  s.path = "/healthz";
+  s.extra["FCGI_ROLE"] = "RESPONDER";
+  Response r = t.handle(s);
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.body == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(session_store_outage_is_503_not_a_pass) {
+  TestApp t(std::make_unique<FailingStore>());
+  Response r = t.handle(authorizer_request(t.session_cookie_header(t.random.token()), kHtml));
+  BOOST_TEST(r.status == 503);
+  BOOST_TEST(header_values(r, "Variable-KINDE_USER_ID").empty());
+}
+
+BOOST_AUTO_TEST_CASE(cookie_path_setting_widens_the_session_cookie) {
+  TestApp t;
+  t.config.cookie_path = "/";
+  RequestSpec s;
+  s.script_name = "/app";
+  s.path = "/";
+  Request req = s.build();
+  BOOST_TEST(contains(t.app().session_cookie(req, "abc", false), "; Path=/;"));
+  BOOST_TEST(t.app().url(req, "/login") == "/app/login");
+  BOOST_TEST(t.app().home_url(req) == "https://app.example/app/");
+  TestApp plain;
+  BOOST_TEST(contains(plain.app().session_cookie(req, "abc", false), "; Path=/app;"));
+}
+
+BOOST_AUTO_TEST_CASE(cookie_path_setting_is_validated) {
+  auto env = [](std::string path) {
+    return [path](const std::string& n) -> std::optional<std::string> {
+      static const std::map<std::string, std::string> base = {{"KINDE_ISSUER_URL", "https://d.kinde.com"},
+                                                              {"KINDE_CLIENT_ID", "c"},
+                                                              {"KINDE_CLIENT_SECRET", "s"},
+                                                              {"KINDE_CALLBACK_URL", "https://app.example/callback"}};
+      if (n == "KINDE_COOKIE_PATH") return path;
+      auto it = base.find(n);
+      if (it == base.end()) return std::nullopt;
+      return it->second;
+    };
+  };
+  auto ok = load_config("/nonexistent/kinde.conf", false, env("/"));
+  BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().detail));
+  BOOST_TEST(ok->cookie_path == "/");
+  for (std::string bad : {"app", "/a; Domain=evil.example", "/a b"}) {
+    auto r = load_config("/nonexistent/kinde.conf", false, env(bad));
+    BOOST_TEST(!r, bad);
+    if (!r) BOOST_TEST(contains(r.error().detail, "KINDE_COOKIE_PATH"));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
