@@ -63,6 +63,12 @@ Result<TokenSet> ProviderClient::parse_token_response(long status, const std::st
     std::string err = str_field(j, "error");
     if (err.empty()) return make_error("token_endpoint_failed", "token endpoint answered " + std::to_string(status));
     std::string desc = str_field(j, "error_description");
+    // A 5xx, server_error or temporarily_unavailable (RFC 6749 5.2, 4.1.2.1) is an outage, not a
+    // verdict on the grant: as token_error it would end every session whose refresh met it.
+    if (status >= 500 || err == "server_error" || err == "temporarily_unavailable") {
+      return make_error("token_endpoint_failed", "token endpoint answered " + std::to_string(status) + " " + err +
+                                                     (desc.empty() ? "" : ": " + desc));
+    }
     return make_error("token_error", err + (desc.empty() ? "" : ": " + desc));
   }
   TokenSet t;
