@@ -113,6 +113,8 @@ class RedisServer {
     throw std::runtime_error("redis-server did not start; its log: " + dir_ + "/redis.log");
   }
   ~RedisServer() {
+    // A forked test child that exits normally runs static destructors too: only the owner stops.
+    if (::getpid() != owner_) return;
     stop();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
@@ -189,6 +191,7 @@ class RedisServer {
   }
 
   std::vector<std::string> extra_;
+  pid_t owner_ = ::getpid();
   std::string dir_;
   int port_ = 0;
   pid_t pid_ = -1;
