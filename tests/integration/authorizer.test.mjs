@@ -37,17 +37,19 @@ function makeDocroot(dir, { members } = {}) {
 
 // lighttpd: the shipped etc/lighttpd.conf, with a private document root holding the CGI script and
 // mod_cgi for it.
-async function startLighttpdAuthorizer(appEnv) {
+async function startLighttpdAuthorizer(port, appEnv) {
   const docroot = mkdtempSync(path.join(tmpdir(), 'kfcgi-authz-docroot-'));
   makeDocroot(docroot);
   const shipped = readFileSync(path.join(projectRoot, 'etc/lighttpd.conf'), 'utf8');
   const line = 'server.document-root = var.root + "/htdocs"';
   assert.ok(shipped.includes(line), 'etc/lighttpd.conf no longer sets the document root as expected');
-  const configText = `${shipped.replace(line, `server.document-root = "${docroot}"`)}
-server.modules += ( "mod_cgi" )
+  assert.ok(shipped.includes('"mod_staticfile"'));
+  // mod_cgi before mod_staticfile, or the script would be sent as a file.
+  const configText = `${shipped.replace(line, `server.document-root = "${docroot}"`)
+    .replace('"mod_staticfile"', '"mod_cgi", "mod_staticfile"')}
 $HTTP["url"] =~ "^/private/" { cgi.assign = ( ".cgi" => "" ) }
 `;
-  const server = await startLighttpd({ appEnv, configText, procs: 1 });
+  const server = await startLighttpd({ appEnv, configText, procs: 1, port });
   const stop = server.stop.bind(server);
   server.stop = async () => { await stop(); rmSync(docroot, { recursive: true, force: true }); };
   return server;
@@ -158,7 +160,7 @@ before(async () => {
   // The provider must know the callback URLs before the servers start.
   const callbacks = [`http://127.0.0.1:${ports.lighttpd}/callback`, `http://127.0.0.1:${ports.apache}/app/callback`];
   idp = await startIdp({ IDP_REDIRECT_URIS: callbacks.join(',') });
-  servers.lighttpd = await startLighttpdAuthorizer({ KINDE_ISSUER_URL: idp.issuer });
+  servers.lighttpd = await startLighttpdAuthorizer(ports.lighttpd, { KINDE_ISSUER_URL: idp.issuer });
   servers.lighttpd.origin = servers.lighttpd.baseUrl;
   servers.lighttpd.appBase = servers.lighttpd.baseUrl;
   servers.apache = await startApacheAuthorizer(ports.apache, { KINDE_ISSUER_URL: idp.issuer });
@@ -189,7 +191,8 @@ async function jarFor(name, login) {
   const key = `${name}/${login}`;
   if (!sessions.has(key)) {
     const s = servers[name];
-    const done = await signIn(s.appBase, login);
+    // A relative path: the app's /login under its prefix.
+    const done = await signIn(s.appBase, login, { path: 'login' });
     assert.equal(done.status, 200, `sign-in as ${login} at ${s.appBase} ended with ${done.status}: ${done.hops.join('\n')}`);
     sessions.set(key, done.jar);
   }
