@@ -46,7 +46,7 @@ const KILL_MAX = num('SOAK_KILL_MAX_MS', 5000);
 const REFRESH_MARGIN = 60;   // the app's (src/app/identity.cpp kRefreshMargin)
 const KILL_WINDOW_BEFORE = 1000;  // a 5xx this soon after a kill (or a kill during the request) is "killed in flight"
 const RESTART_GRACE = 2000;       // the restart window lasts this long after the provider is back
-const REQUEST_TIMEOUT = 15000;
+const SESSION_COOKIE = 'kinde_fcgi_session';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rand = (lo, hi) => lo + Math.random() * (hi - lo);
@@ -103,6 +103,31 @@ try {
 const appExe = path.join(server.runDir, 'kinde.fcgi');
 const sessionDir = path.join(server.runDir, 'sessions');
 
+// Inodes of the responder sockets (kinde.sock-N; etc/lighttpd.conf may also run authorizer
+// processes on kinde-authorizer.sock-N, which these routes never reach).
+function responderSocketInodes() {
+  const inodes = new Set();
+  for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && f[7].startsWith(path.join(server.runDir, 'kinde.sock-'))) inodes.add(f[6]);
+  }
+  return inodes;
+}
+
+// The app processes serving the routes the clients call (all app processes if that cannot be told).
+function responderPids() {
+  const inodes = responderSocketInodes();
+  const all = appPids();
+  const responders = all.filter((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try { return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1]); } catch { return false; }
+      });
+    } catch { return false; }
+  });
+  return responders.length > 0 ? responders : all;
+}
+
 function appPids() {
   const pids = [];
   for (const entry of readdirSync('/proc')) {
@@ -124,7 +149,7 @@ async function killer() {
   while (running()) {
     await sleep(rand(KILL_MIN, KILL_MAX));
     if (!running()) break;
-    const pids = appPids();
+    const pids = responderPids();
     if (pids.length === 0) continue;
     const pid = pick(pids);
     try {
@@ -221,8 +246,8 @@ async function signInWithRetries(login) {
     if (!failure) {
       counts.signIns += 1;
       counts.requests += done.hops.length;
-      const cookie = Object.entries(jar.cookiesByName(base)).find(([n]) => !n.startsWith('_'));
-      if (cookie) sessionIds.add(cookie[1]);
+      const sid = jar.cookiesByName(base)[SESSION_COOKIE];
+      if (sid) sessionIds.add(sid);
       return { jar, since: t1 };
     }
     if (inRestart(t0, t1)) counts.signInRetriesRestart += 1;
@@ -264,7 +289,7 @@ async function client(n) {
         ended = true;
         break;
       }
-      await sleep(rand(20, 250));
+      await sleep(rand(0, 60));
     }
     if (ended || !running()) continue;
     const t0 = Date.now();
@@ -294,7 +319,7 @@ try {
   for (let i = 0; i < CLIENTS; i += 1) tasks.push(client(i));
   await Promise.all(tasks);
   const elapsed = (Date.now() - started) / 1000;
-  const alive = appPids().length;
+  const alive = responderPids().length;
 
   // Torn files: the store's own code over the directory and over every session id handed out.
   const checker = path.join(build, 'check_sessions');
@@ -325,7 +350,7 @@ try {
     row('requests (incl. sign-in/out hops)', `${counts.requests} (${(counts.requests / elapsed).toFixed(0)}/s)`),
     row('sign-ins / sign-outs', `${counts.signIns} / ${counts.signOuts}`),
     row('token refreshes (app log)', counts.refreshes),
-    row('app processes SIGKILLed / alive at end', `${counts.kills} / ${alive}`),
+    row('responder processes SIGKILLed / alive at end', `${counts.kills} / ${alive}`),
     row('provider restarts', restart ? `1 (down ${((restart.end - restart.start) / 1000).toFixed(1)} s)` : 0),
     row('killed in flight (5xx/conn. error near a kill)', counts.killedInFlight),
     row('errors in the provider restart window', counts.restartWindowErrors),
