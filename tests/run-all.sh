@@ -20,6 +20,15 @@ unit_pass=${unit_pass:-0}; unit_total=${unit_total:-0}
 unit_fail=$((unit_total - unit_pass))
 [ "$status" -eq 0 ] || [ "$unit_fail" -gt 0 ] || unit_fail=1
 
+echo "== fuzz corpus replay (ASan + UBSan, tests/fuzz/corpus/*)"
+# One test per fuzz target: passes when its whole committed corpus replays cleanly.
+bash tests/fuzz/replay.sh build-asan/replay 2>&1 | tee tests/artifacts/fuzz-replay.log
+fuzz_rc=${PIPESTATUS[0]}
+[ "$fuzz_rc" -eq 0 ] || status=1
+fuzz_pass=$(grep -c '^PASS fuzz_' tests/artifacts/fuzz-replay.log)
+fuzz_fail=$(grep -c '^FAIL fuzz_' tests/artifacts/fuzz-replay.log)
+[ "$fuzz_rc" -eq 0 ] || [ "$fuzz_fail" -gt 0 ] || fuzz_fail=1
+
 echo "== integration and browser tests (node --test)"
 node_files=$(ls tests/idp/*.test.mjs tests/integration/*.test.mjs tests/e2e/*.test.mjs 2>/dev/null | tr '\n' ' ')
 node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
@@ -30,6 +39,6 @@ node_fail=$(grep -E '^# fail ' tests/artifacts/node.tap | tail -1 | awk '{print 
 node_pass=${node_pass:-0}; node_fail=${node_fail:-0}
 
 echo
-echo "unit: $unit_pass passed, $unit_fail failed; integration/e2e: $node_pass passed, $node_fail failed"
-echo "$((unit_pass + node_pass)) passed, $((unit_fail + node_fail)) failed"
+echo "unit: $unit_pass passed, $unit_fail failed; fuzz replay: $fuzz_pass passed, $fuzz_fail failed; integration/e2e: $node_pass passed, $node_fail failed"
+echo "$((unit_pass + fuzz_pass + node_pass)) passed, $((unit_fail + fuzz_fail + node_fail)) failed"
 exit $status
