@@ -139,6 +139,13 @@ function appPids() {
   return pids;
 }
 
+// A request that never ends must not keep the soak (or make) waiting: give up well after the end.
+setTimeout(() => {
+  console.log(`soak: still running ${SECONDS + 120} s after the start; a request hangs. RESULT: FAIL`);
+  try { process.kill(idp.pid, 'SIGKILL'); } catch { /* gone */ }
+  process.exit(1);  // servers.mjs's exit hook kills lighttpd and the app processes
+}, (SECONDS + 120) * 1000).unref();
+
 const started = Date.now();
 const deadline = started + SECONDS * 1000;
 const running = () => Date.now() < deadline;
@@ -358,7 +365,8 @@ try {
     row('sessions ended: provider restart forgot grant', counts.endedByProviderRestart),
     row('sessions ended: kill mid-refresh (token spent)', counts.endedByKillMidRefresh),
     row('refreshes refused by provider (app log)', counts.refreshRefused),
-    row('session files / left-over temp files', checkResult ? `${checkResult.records} / ${checkResult.temp_files}` : '?'),
+    row('session files / opened by id / temp files', checkResult
+      ? `${checkResult.records} / ${checkResult.ids_present} / ${checkResult.temp_files}` : '?'),
     row('SESSIONS LOST (must be 0)', counts.sessionsLost),
     row('UNEXPECTED 5xx (must be 0)', counts.unexpected5xx),
     row('UNEXPECTED STATUSES (must be 0)', counts.unexpectedStatus),
