@@ -345,6 +345,10 @@ try {
   if (counts.unexpected5xx) failures.push('unexpected 5xx');
   if (counts.unexpectedStatus) failures.push('unexpected statuses');
   if (counts.signInFailuresUnexplained) failures.push('unexplained sign-in failures');
+  // Every session counted as ended by the provider must show up as a refused refresh in the app's log.
+  if (counts.endedByProviderRestart + counts.endedByKillMidRefresh > counts.refreshRefused) {
+    failures.push('more sessions ended than refreshes the provider refused');
+  }
   if (!(torn === 0)) failures.push('torn session files (or the check failed)');
   if (counts.requests === 0 || counts.signIns === 0) failures.push('no traffic');
   if (SECONDS >= 30 && counts.kills === 0) failures.push('no app process was killed');
