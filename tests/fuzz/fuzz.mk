@@ -15,6 +15,8 @@ FUZZ_REPLAY_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:%=build-asan/replay/fuzz_%)
 
 .PHONY: fuzz fuzz-build fuzz-replay fuzz-replay-build fuzz-seeds
+# Keep the target objects (make would delete them as intermediates and relink from scratch).
+.PRECIOUS: $(BUILD)/tests/fuzz/%.o
 
 # libFuzzer link: the fuzzer runtime provides main().
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libkinde.a
