@@ -13,7 +13,7 @@
 // keeps grants in memory) or after a kill in the middle of a refresh (the rotated token was spent
 // at the provider but never stored; oidc-provider then revokes the grant as a reuse).
 //
-// Usage: node tests/soak/run.mjs [build-dir]. Environment: SOAK_SECONDS (180), SOAK_CLIENTS (16),
+// Usage: node tests/soak/run.mjs [build-dir]. Environment: SOAK_BIN (another kinde.fcgi), SOAK_SECONDS (180), SOAK_CLIENTS (16),
 // SOAK_PROCS (4), SOAK_ACCESS_TTL (75: the app refreshes 60 s before expiry, so every 15 s),
 // SOAK_KILL_MIN_MS / SOAK_KILL_MAX_MS (2000 / 5000). Exit status 0 only when every count is 0.
 
@@ -26,7 +26,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const build = path.resolve(root, process.argv[2] || 'build');
 // servers.mjs copies the binary named here (read when cgi.mjs loads): set it before importing.
-process.env.KINDE_FCGI_BIN = path.join(build, 'kinde.fcgi');
+// SOAK_BIN runs another binary (e.g. build-asan/kinde.fcgi) with this build's check_sessions.
+process.env.KINDE_FCGI_BIN = process.env.SOAK_BIN ? path.resolve(process.env.SOAK_BIN) : path.join(build, 'kinde.fcgi');
 const { startLighttpd, freePort } = await import('../lib/servers.mjs');
 const { startIdp } = await import('../lib/idp-process.mjs');
 const { CookieJar, request, signIn, signOut } = await import('../lib/idp-client.mjs');
@@ -338,6 +339,9 @@ try {
   const log = server.errorLog();
   counts.refreshes = (log.match(/tokens refreshed for a session/g) || []).length;
   counts.refreshRefused = (log.match(/refresh refused by provider/g) || []).length;
+  // A sanitizer build (SOAK_BIN=build-asan/kinde.fcgi) reports on stderr, which lighttpd keeps.
+  const sanitizer = (log.match(/ERROR: (Address|Leak|Thread)Sanitizer|runtime error:/g) || []).length;
+  if (sanitizer) note('sanitizer', log.slice(Math.max(0, log.search(/Sanitizer|runtime error:/) - 200)).slice(0, 1500));
   const torn = checkResult ? checkResult.torn_headers + checkResult.torn_sealed : NaN;
 
   const failures = [];
@@ -350,6 +354,7 @@ try {
     failures.push('more sessions ended than refreshes the provider refused');
   }
   if (!(torn === 0)) failures.push('torn session files (or the check failed)');
+  if (sanitizer) failures.push('sanitizer reports in the app log');
   if (counts.requests === 0 || counts.signIns === 0) failures.push('no traffic');
   if (SECONDS >= 30 && counts.kills === 0) failures.push('no app process was killed');
   if (SECONDS >= 60 && counts.refreshes === 0) failures.push('no token refresh happened');
@@ -376,6 +381,7 @@ try {
     row('UNEXPECTED STATUSES (must be 0)', counts.unexpectedStatus),
     row('UNEXPLAINED SIGN-IN FAILURES (must be 0)', counts.signInFailuresUnexplained),
     row('TORN SESSION FILES (must be 0)', Number.isNaN(torn) ? 'check failed' : torn),
+    row('SANITIZER REPORTS IN THE APP LOG (must be 0)', sanitizer),
     failures.length ? `RESULT: FAIL (${failures.join(', ')})` : 'RESULT: PASS',
   ];
   if (problems.length) {
@@ -388,5 +394,11 @@ try {
   await server.stop();
   await idp.stop();
   rmSync(work, { recursive: true, force: true });
+}
+// Leak reports come when the app processes exit, i.e. during stop(): lighttpd's stderr still has them.
+const late = server.output().match(/ERROR: (Address|Leak)Sanitizer[^\n]*/g) || [];
+if (late.length) {
+  console.log(`sanitizer reports at shutdown (${late.length}): ${late.slice(0, 3).join(' | ')}\nRESULT: FAIL`);
+  exitCode = 1;
 }
 process.exit(exitCode);
