@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_map>
 #include <utility>
 
 #include "session/sealed.hpp"
@@ -345,13 +346,25 @@ class FileSessionStore : public SessionStore {
   }
 
   std::optional<Session> decode(const std::string& blob, const std::string& id, const Paths& p) const {
+    // open_session is a pure function of (record, key, id), and decrypting + parsing the JSON was
+    // half of a signed-in request (callgrind): a record read before, byte for byte, is reused. The
+    // file is still read every time, so a change by another process is always seen.
+    auto hit = decoded_.find(p.hash);
+    if (hit != decoded_.end() && hit->second.first == blob) return hit->second.second;
     auto r = open_session(blob, key_, id);
     if (!r) {
       log_warn("session file " + p.file + " ignored: " + r.error().detail);
       return std::nullopt;
     }
+    // Bounded: when full, start over (a busy session is back after one miss).
+    if (decoded_.size() >= kDecodedCacheSize) decoded_.clear();
+    decoded_[p.hash] = {blob, *r};
     return std::move(r).value();
   }
+
+  // Recently opened records by id hash: (record bytes, the session they hold).
+  static constexpr std::size_t kDecodedCacheSize = 32;
+  mutable std::unordered_map<std::string, std::pair<std::string, Session>> decoded_;
 
   void unlink_logged(const std::string& path) {
     if (ops_->unlink(path.c_str()) != 0 && errno != ENOENT) {

@@ -64,7 +64,29 @@ std::shared_ptr<const View> View::from_templates(std::map<std::string, std::stri
 Result<std::string> View::render(const std::string& name, const nlohmann::json& context) const {
   auto it = templates_.find(name);
   if (it == templates_.end()) return make_error("template_missing", "no template named " + name);
-  return mstch::render(it->second, to_node(context), templates_);
+  // mstch has no compiled-template API: every render parses the template and all partials again
+  // (two thirds of a signed-in home request, by callgrind). Rendering is a pure function of the
+  // immutable templates and the context, so a page rendered before is reused. The key is the exact
+  // JSON text; a context that cannot be dumped (invalid UTF-8) is rendered without the cache.
+  std::string key;
+  try {
+    key = name;
+    key += '\0';
+    key += context.dump();
+  } catch (const nlohmann::json::exception&) {
+    return mstch::render(it->second, to_node(context), templates_);
+  }
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    auto hit = cache_.find(key);
+    if (hit != cache_.end()) return hit->second;
+  }
+  std::string page = mstch::render(it->second, to_node(context), templates_);
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  // Bounded: when full, start over (cheaper than LRU bookkeeping; a busy page is back after one miss).
+  if (cache_.size() >= kCachedPages) cache_.clear();
+  cache_.emplace(std::move(key), page);
+  return page;
 }
 
 }  // namespace kinde

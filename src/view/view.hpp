@@ -2,7 +2,9 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -17,11 +19,17 @@ class View {
   // Builds a view from in-memory templates (tests).
   static std::shared_ptr<const View> from_templates(std::map<std::string, std::string> templates);
   // Renders template `name` (without extension) with a JSON context; error "template_missing".
+  // The same name and context give the same page: recent pages are kept (at most kCachedPages).
   Result<std::string> render(const std::string& name, const nlohmann::json& context) const;
+  static constexpr std::size_t kCachedPages = 64;
   bool has(const std::string& name) const { return templates_.count(name) != 0; }
 
  private:
   std::map<std::string, std::string> templates_;
+  // Pages already rendered, keyed by name + '\0' + context.dump(); a cache of a pure function of
+  // immutable templates, so mutable under a lock.
+  mutable std::mutex cache_mutex_;
+  mutable std::unordered_map<std::string, std::string> cache_;
 };
 
 }  // namespace kinde
