@@ -265,7 +265,8 @@ async function main() {
         log('callgrind');
         const count = 10;
         const measure = async (name, args) => {
-          const out = path.join(scratch, `callgrind.${name}`);
+          // Kept in the build dir: `callgrind_annotate build-bench/callgrind.home` shows where the cost is.
+          const out = path.join(build, `callgrind.${name}`);
           await run('valgrind', ['--tool=callgrind', '--collect-atstart=no', `--callgrind-out-file=${out}`, driver,
             ...args, '--warm', '20', '--count', String(count)], { env: { KINDE_CONFIG: appConfig } });
           return Math.round(callgrindTotal(out) / count);
