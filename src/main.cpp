@@ -1,5 +1,6 @@
 // kinde.fcgi: FastCGI accept loop, or one request as plain CGI; wires the real parts.
 #include <fcgiapp.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -34,8 +35,24 @@ Response misconfigured_response(const std::string&) {
   return r;
 }
 
+// SIGTERM/SIGINT (a server stop or reload): finish the request in hand, accept no more, exit
+// normally so destructors run. No SA_RESTART: a blocked accept() returns and sees the flag.
+void on_terminate(int) { FCGX_ShutdownPending(); }
+
+void install_shutdown_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_terminate;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  // mod_fcgid and lighttpd may close the connection while we write: an error, not a death.
+  signal(SIGPIPE, SIG_IGN);
+}
+
 void serve_fcgi(Runtime* rt, const std::string& config_problem) {
   FCGX_Init();
+  install_shutdown_handlers();
   FCGX_Request req;
   FCGX_InitRequest(&req, 0, 0);
   FCGX_Stream* current_err = nullptr;
