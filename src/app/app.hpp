@@ -19,7 +19,9 @@
 namespace kinde {
 
 // Who is calling: a browser session or a machine's bearer token.
-struct Identity {
+// bugprone-exception-escape: false positive, as for Jws in jose/jws.hpp (nlohmann::json member,
+// whose move constructor is noexcept).
+struct Identity {  // NOLINT(bugprone-exception-escape)
   bool from_bearer = false;
   std::string session_id;           // "" for bearer
   nlohmann::json user;              // {id, given_name, family_name, email, picture} (session only)

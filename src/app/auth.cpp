@@ -1,4 +1,6 @@
 // /login, /register, /create-org, /callback, /logout (and the FastAPI tutorial's /api/auth/* aliases).
+#include <utility>
+
 #include <openssl/crypto.h>
 
 #include "app/app.hpp"
@@ -154,8 +156,7 @@ Response handle_callback(App& app, Ctx& ctx) {
   if (is_valid_session_id(state)) {
     auto taken = p.sessions->update(state, ctx.now, [&](std::optional<Session>& s) {
       if (!s || !s->data.contains("pending")) return false;
-      pending = std::move(s);
-      s.reset();
+      pending = std::exchange(s, std::nullopt);  // take it; the store then removes the record
       return true;
     });
     if (!taken) return store_unavailable(app, req, taken.error());

@@ -89,7 +89,7 @@ std::string origin_of(const std::string& url) {
 std::string app_base(const Config& cfg) {
   std::string origin = origin_of(cfg.callback_url);
   std::string path = cfg.callback_url.substr(origin.size());
-  path = path.substr(0, path.find_first_of("?#"));
+  if (auto cut = path.find_first_of("?#"); cut != std::string::npos) path.resize(cut);
   for (std::string_view suffix : {"/api/auth/kinde_callback", "/callback"}) {
     if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
       return path.substr(0, path.size() - suffix.size());

@@ -67,7 +67,9 @@ Result<HttpResponse> CurlTransport::perform(const HttpRequest& request) {
   Sink sink{&res};
   std::unique_ptr<curl_slist, SlistFree> headers;
   for (const auto& [k, v] : request.headers) {
-    std::string line = k + ": " + v;
+    std::string line = k;
+    line += ": ";
+    line += v;
     headers.reset(curl_slist_append(headers.release(), line.c_str()));
   }
   curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());

@@ -81,7 +81,14 @@ Result<TokenSet> ProviderClient::parse_token_response(long status, const std::st
   if (!type.empty() && type != "Bearer" && type != "bearer")
     return make_error("token_response_invalid", "token_type is '" + type + "', expected Bearer");
   if (auto it = j.find("expires_in"); it != j.end() && it->is_number()) {
-    t.expires_at = now + it->get<std::int64_t>();
+    // A broken or hostile provider may send a negative, fractional or huge lifetime (found by
+    // fuzzing: 1e300 made the float-to-int conversion undefined, 2^63-1 overflowed the sum).
+    // Clamp to [0, 10 years] as a double first, so neither can happen.
+    constexpr double kMaxLifetime = 10.0 * 365 * 24 * 3600;
+    double seconds = it->get<double>();
+    if (!(seconds >= 0)) seconds = 0;  // negative (or NaN): treat as already expired
+    if (seconds > kMaxLifetime) seconds = kMaxLifetime;
+    t.expires_at = now + static_cast<std::int64_t>(seconds);
   }
   return t;
 }

@@ -50,7 +50,10 @@ std::string shown(const json& payload, const char* name) {
   auto it = payload.find(name);
   if (it == payload.end()) return "(missing)";
   std::string text = it->dump(-1, ' ', false, json::error_handler_t::replace);
-  if (text.size() > 200) text = text.substr(0, 200) + "...";
+  if (text.size() > 200) {
+    text.resize(200);
+    text += "...";
+  }
   return text;
 }
 

@@ -150,6 +150,9 @@ Result<Session> open_session(std::string_view blob, std::string_view key, const 
   }
   auto data = nlohmann::json::parse(plain, nullptr, /*allow_exceptions=*/false);
   if (data.is_discarded()) return invalid("payload is not JSON");
+  // Session::data is always an object (handlers index it by name); found by fuzzing: a record whose
+  // payload was a valid non-object JSON value ("[1,2,3]", "5") opened as a session.
+  if (!data.is_object()) return invalid("payload is not a JSON object");
 
   Session s;
   s.id = expected_id;

@@ -173,6 +173,9 @@ std::string safe_next_path(std::string_view target) {
     if (c < 0x20 || c == 0x7f || c == '\\') return "/";               // browsers drop tab/CR/LF, map '\' to '/'
   }
   if (!is_valid_utf8(decoded)) return "/";
+  // The original is what the browser gets back, so it must itself start with its '/' (found by
+  // fuzzing: "%2Fitems" decodes to "/items" but would go out as a relative reference).
+  if (target[0] != '/') return "/";
   // Keep the original (still-encoded) form when it passed, so query strings survive unchanged; but it
   // must itself contain no raw control characters or backslashes (checked via its decoded form above).
   return std::string(target);

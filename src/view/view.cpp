@@ -41,10 +41,13 @@ Result<std::shared_ptr<const View>> View::load(const std::string& dir) {
     std::string name = e->d_name;
     const std::string ext = ".mustache";
     if (name.size() <= ext.size() || name.compare(name.size() - ext.size(), ext.size(), ext) != 0) continue;
-    std::ifstream in(dir + "/" + name);
+    std::string path = dir;
+    path += '/';
+    path += name;
+    std::ifstream in(path);
     if (!in) {
       ::closedir(d);
-      return make_error("template_read", "cannot read template " + dir + "/" + name);
+      return make_error("template_read", "cannot read template " + path);
     }
     std::stringstream ss;
     ss << in.rdbuf();
