@@ -110,7 +110,7 @@ install: all
 # Static analysis: findings fail the target; false positives are suppressed inline with a reason.
 lint:
 	cppcheck --enable=warning,performance,portability --std=c++17 --inline-suppr --error-exitcode=1 --quiet -Isrc src/
-	clang-tidy-14 --quiet $(LIB_SRC) src/main.cpp -- -std=c++17 -Isrc
+	printf '%s\n' $(LIB_SRC) src/main.cpp | xargs -P2 -n4 sh -c 'clang-tidy-14 --quiet "$$@" -- -std=c++17 -Isrc' clang-tidy
 
 include tests/fuzz/fuzz.mk
 
