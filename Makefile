@@ -109,6 +109,8 @@ install: all
 
 # Static analysis: findings fail the target; false positives are suppressed inline with a reason.
 lint:
+	@command -v cppcheck >/dev/null && command -v clang-tidy-14 >/dev/null || \
+	  { echo "make lint needs cppcheck and clang-tidy-14: apt-get install cppcheck clang-tidy-14"; exit 1; }
 	cppcheck --enable=warning,performance,portability --std=c++17 --inline-suppr --error-exitcode=1 --quiet -Isrc src/
 	printf '%s\n' $(LIB_SRC) src/main.cpp | xargs -P2 -n4 sh -c 'clang-tidy-14 --quiet "$$@" -- -std=c++17 -Isrc' clang-tidy
 
