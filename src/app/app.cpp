@@ -76,7 +76,13 @@ std::string origin_of(const std::string& url) {
 
 }  // namespace
 
-App::App(AppParts parts) : p_(std::move(parts)) { form_action_origin_ = origin_of(p_.config.issuer); }
+App::App(AppParts parts) : p_(std::move(parts)) {
+  form_action_origin_ = origin_of(p_.config.issuer);
+  // Built once: the policy depends only on the configured issuer, and finish() runs per request.
+  csp_ = "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
+         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+  if (!form_action_origin_.empty()) csp_ += " " + form_action_origin_;
+}
 
 std::string App::url(const Request& req, const std::string& path) const { return req.base_path + path; }
 
@@ -153,10 +159,7 @@ Response App::handle(const Request& req) {
 
 void App::finish(const Request& req, Response& r) const {
   (void)req;
-  std::string csp = "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
-                    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
-  if (!form_action_origin_.empty()) csp += " " + form_action_origin_;
-  r.set_header("Content-Security-Policy", csp);
+  r.set_header("Content-Security-Policy", csp_);
   r.set_header("X-Content-Type-Options", "nosniff");
   r.set_header("X-Frame-Options", "DENY");
   r.set_header("Referrer-Policy", "no-referrer");

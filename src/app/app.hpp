@@ -81,6 +81,7 @@ class App {
   void finish(const Request& req, Response& r) const;
   AppParts p_;
   std::string form_action_origin_;
+  std::string csp_;  // Content-Security-Policy value, fixed per process
 };
 
 // Handlers: one file each under src/app/.

@@ -10,17 +10,29 @@ namespace {
 constexpr std::int64_t kRefreshMargin = 60;   // refresh this many seconds before the access token expires
 constexpr std::int64_t kTouchInterval = 60;   // write last_used at most once a minute (idle timeout is coarse)
 
-Identity identity_from_session(const Session& s) {
+// Moves the member out of the session's data ({} when absent). Why move, not copy: the request
+// only needs these three objects as the Identity; later code reads the session for its id and
+// "tokens" alone (sign-out), and copying the JSON trees was a visible share of a signed-in request.
+nlohmann::json take_member(Session& s, const char* key) {
+  auto it = s.data.find(key);
+  if (it == s.data.end()) return nlohmann::json::object();
+  return std::move(*it);
+}
+
+Identity identity_from_session(Session& s) {
   Identity id;
   id.session_id = s.id;
-  id.user = s.data.value("user", nlohmann::json::object());
-  id.access_claims = s.data.value("access_claims", nlohmann::json::object());
-  id.id_claims = s.data.value("id_claims", nlohmann::json::object());
+  id.user = take_member(s, "user");
+  id.access_claims = take_member(s, "access_claims");
+  id.id_claims = take_member(s, "id_claims");
   return id;
 }
 
 bool needs_refresh(const Session& s, std::int64_t now) {
-  const auto& t = s.data.value("tokens", nlohmann::json::object());
+  // find, not value(): value() would copy the whole tokens object (three long JWTs) per request.
+  static const nlohmann::json kNone = nlohmann::json::object();
+  auto found = s.data.find("tokens");
+  const auto& t = found != s.data.end() ? *found : kNone;
   std::int64_t exp = t.value("expires_at", std::int64_t{0});
   // A provider that just failed is not asked again at once: every request would wait a timeout.
   if (t.value("retry_at", std::int64_t{0}) > now) return false;

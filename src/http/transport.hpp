@@ -32,17 +32,20 @@ class HttpTransport {
 };
 
 // libcurl implementation: TLS verification on, timeouts from the request, bodies capped at 1 MiB,
-// redirects not followed. One easy handle reused per process (connection reuse).
+// redirects not followed. One easy handle reused per process (connection reuse). libcurl is
+// dlopen'ed on the first perform, not linked: a missing library is an Error "http_failed".
 class CurlTransport : public HttpTransport {
  public:
-  CurlTransport();
+  explicit CurlTransport(std::string library = "libcurl.so.4");
   ~CurlTransport() override;
   CurlTransport(const CurlTransport&) = delete;
   CurlTransport& operator=(const CurlTransport&) = delete;
   Result<HttpResponse> perform(const HttpRequest& request) override;
 
  private:
-  void* handle_;  // CURL*
+  std::string library_;
+  const void* api_;  // the resolved libcurl entry points, set on first perform
+  void* handle_;     // CURL*, created on first perform
 };
 
 }  // namespace kinde

@@ -113,8 +113,12 @@ void ProviderClient::load_disk_cache() {
   }
   if (!jwks_json_.empty()) {
     auto k = parse_jwks(jwks_json_);
-    if (k) keys_ = std::move(*k);
-    else jwks_at_ = 0;
+    if (k) {
+      keys_ = std::move(*k);
+      ++keys_generation_;
+    } else {
+      jwks_at_ = 0;
+    }
   }
 }
 
@@ -185,6 +189,7 @@ Result<void> ProviderClient::load_jwks(bool force) {
   auto keys = parse_jwks(*body);
   if (!keys) return keys.error();
   keys_ = std::move(*keys);
+  ++keys_generation_;
   jwks_json_ = std::move(*body);
   jwks_at_ = now;
   save_disk_cache();
@@ -253,15 +258,50 @@ Result<nlohmann::json> ProviderClient::verify_id_token(const std::string& token,
   return std::move(jws->payload);
 }
 
+// An API client sends the same bearer token on every call until it expires, and the RSA
+// signature check is most of the cost of such a request. So, like mod_auth_openidc and API
+// gateways, a token whose signature verified is remembered (bounded, oldest evicted) and not
+// re-verified. What stays safe: the entry is keyed by the whole token text (no hash collisions),
+// it is used only while the key set that verified it is still the current one (generation
+// counter: a JWKS refresh or rotation invalidates every entry), the JWKS TTL logic still runs
+// first on every call, and the claims (exp with leeway, nbf, iss, aud) are re-checked against
+// `now` on every hit, so a cached token is refused from the same second an uncached one would be.
 Result<nlohmann::json> ProviderClient::verify_access_token(const std::string& token, std::int64_t now) {
-  auto jws = verify_signature(token);
-  if (!jws) return jws.error();
   AccessTokenExpectations e;
   e.issuer = config_.issuer;
   e.audience = config_.audience;
   e.now = now;
   e.leeway = kLeeway;
+  if (auto hit = token_cache_.find(token); hit != token_cache_.end()) {
+    if (auto r = load_jwks(false); !r) return r.error();
+    if (hit->second.keys_generation == keys_generation_) {
+      auto claims = check_access_token_claims(hit->second.payload, e);
+      if (claims) return hit->second.payload;
+      // Expired since it was cached: the same error an uncached check gives, and the entry goes.
+      token_cache_.erase(hit);
+      return claims.error();
+    }
+    // The key set changed: forget the entry and verify from scratch. Its token_order_ slot is
+    // skipped at eviction time because the map no longer holds the token.
+    token_cache_.erase(hit);
+  }
+  auto jws = verify_signature(token);
+  if (!jws) return jws.error();
   if (auto r = check_access_token_claims(jws->payload, e); !r) return r.error();
+  while (token_cache_.size() >= kTokenCacheSize && !token_order_.empty()) {
+    token_cache_.erase(token_order_.front());
+    token_order_.pop_front();
+  }
+  // token_order_ may hold names of entries already erased as stale; keep it from growing without
+  // bound by compacting it when it is much larger than the map.
+  if (token_order_.size() > 2 * kTokenCacheSize) {
+    std::deque<std::string> live;
+    for (auto& t : token_order_)
+      if (token_cache_.count(t)) live.push_back(std::move(t));
+    token_order_ = std::move(live);
+  }
+  if (token_cache_.emplace(token, VerifiedToken{jws->payload, keys_generation_}).second)
+    token_order_.push_back(token);
   return std::move(jws->payload);
 }
 

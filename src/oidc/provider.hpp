@@ -1,7 +1,9 @@
 // ProviderClient: the real OidcClient — discovery, JWKS, token endpoint over an HttpTransport.
 #pragma once
+#include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/config.hpp"
@@ -24,7 +26,14 @@ class ProviderClient : public OidcClient {
   Result<TokenSet> refresh(const std::string& refresh_token) override;
   Result<nlohmann::json> verify_id_token(const std::string& token, const std::string& nonce,
                                          std::int64_t now) override;
+  // Bearer check; a token whose signature was verified before against the same key set is not
+  // re-verified (see token_cache_), but its claims (exp, nbf, iss, aud) are checked every call.
   Result<nlohmann::json> verify_access_token(const std::string& token, std::int64_t now) override;
+
+  // Most access tokens kept by the verified-token cache (oldest evicted first).
+  static constexpr std::size_t kTokenCacheSize = 256;
+  // How many verified access tokens are cached right now (for tests).
+  std::size_t cached_token_count() const { return token_cache_.size(); }
 
   // Parses a discovery document and checks its issuer against the configured one (OIDC Discovery 4.3).
   static Result<ProviderMetadata> parse_discovery(const std::string& json_text, const std::string& expected_issuer);
@@ -51,6 +60,14 @@ class ProviderClient : public OidcClient {
   bool disk_loaded_ = false;
   std::optional<ProviderMetadata> meta_;
   std::vector<Jwk> keys_;
+  std::uint64_t keys_generation_ = 0;  // bumped whenever keys_ is replaced
+
+  struct VerifiedToken {
+    nlohmann::json payload;
+    std::uint64_t keys_generation;  // valid only while keys_ are the ones that verified it
+  };
+  std::unordered_map<std::string, VerifiedToken> token_cache_;  // keyed by the whole token text
+  std::deque<std::string> token_order_;                         // insertion order, for eviction
 };
 
 }  // namespace kinde

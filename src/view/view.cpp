@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 
+#include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <mstch/mstch.hpp>
 #include <sstream>
@@ -28,6 +30,83 @@ mstch::node to_node(const nlohmann::json& j) {
     case nlohmann::json::value_t::number_unsigned: return std::to_string(j.get<long long>());
     case nlohmann::json::value_t::number_float: return j.dump();
     default: return std::string();
+  }
+}
+
+constexpr std::uint64_t kFnvOffset = 14695981039346656037ull;
+constexpr std::uint64_t kFnvPrime = 1099511628211ull;
+
+// FNV-1a: fast and good enough to spread cache keys; correctness comes from same_json on a hit.
+void mix(std::uint64_t& h, const void* data, std::size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= kFnvPrime;
+  }
+}
+
+template <typename T>
+void mix_value(std::uint64_t& h, T v) {
+  mix(h, &v, sizeof v);
+}
+
+// Hashes type, structure and values; lengths go in before contents so {"ab":"c"} and {"a":"bc"} differ.
+void hash_json(const nlohmann::json& j, std::uint64_t& h) {
+  mix_value(h, static_cast<unsigned char>(j.type()));
+  switch (j.type()) {
+    case nlohmann::json::value_t::object:
+      mix_value(h, j.size());
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        const std::string& k = it.key();
+        mix_value(h, k.size());
+        mix(h, k.data(), k.size());
+        hash_json(it.value(), h);
+      }
+      break;
+    case nlohmann::json::value_t::array:
+      mix_value(h, j.size());
+      for (const auto& e : j) hash_json(e, h);
+      break;
+    case nlohmann::json::value_t::string: {
+      const auto& s = j.get_ref<const std::string&>();
+      mix_value(h, s.size());
+      mix(h, s.data(), s.size());
+      break;
+    }
+    case nlohmann::json::value_t::boolean: mix_value(h, j.get<bool>()); break;
+    case nlohmann::json::value_t::number_integer: mix_value(h, j.get<std::int64_t>()); break;
+    case nlohmann::json::value_t::number_unsigned: mix_value(h, j.get<std::uint64_t>()); break;
+    case nlohmann::json::value_t::number_float: mix_value(h, j.get<double>()); break;
+    default: break;
+  }
+}
+
+// Exact equality for the cache: same types throughout (json's operator== would call 1 and 1.0, or
+// 0.0 and -0.0, equal, which render differently) and floats compared bit for bit.
+bool same_json(const nlohmann::json& a, const nlohmann::json& b) {
+  if (a.type() != b.type()) return false;
+  switch (a.type()) {
+    case nlohmann::json::value_t::object: {
+      if (a.size() != b.size()) return false;
+      for (auto x = a.begin(), y = b.begin(); x != a.end(); ++x, ++y)
+        if (x.key() != y.key() || !same_json(x.value(), y.value())) return false;
+      return true;
+    }
+    case nlohmann::json::value_t::array: {
+      if (a.size() != b.size()) return false;
+      for (std::size_t i = 0; i < a.size(); ++i)
+        if (!same_json(a[i], b[i])) return false;
+      return true;
+    }
+    case nlohmann::json::value_t::string: return a.get_ref<const std::string&>() == b.get_ref<const std::string&>();
+    case nlohmann::json::value_t::boolean: return a.get<bool>() == b.get<bool>();
+    case nlohmann::json::value_t::number_integer: return a.get<std::int64_t>() == b.get<std::int64_t>();
+    case nlohmann::json::value_t::number_unsigned: return a.get<std::uint64_t>() == b.get<std::uint64_t>();
+    case nlohmann::json::value_t::number_float: {
+      double x = a.get<double>(), y = b.get<double>();
+      return std::memcmp(&x, &y, sizeof x) == 0;
+    }
+    default: return true;  // null, discarded, binary (never in a view context) compare by type
   }
 }
 
@@ -69,26 +148,24 @@ Result<std::string> View::render(const std::string& name, const nlohmann::json& 
   if (it == templates_.end()) return make_error("template_missing", "no template named " + name);
   // mstch has no compiled-template API: every render parses the template and all partials again
   // (two thirds of a signed-in home request, by callgrind). Rendering is a pure function of the
-  // immutable templates and the context, so a page rendered before is reused. The key is the exact
-  // JSON text; a context that cannot be dumped (invalid UTF-8) is rendered without the cache.
-  std::string key;
-  try {
-    key = name;
-    key += '\0';
-    key += context.dump();
-  } catch (const nlohmann::json::exception&) {
-    return mstch::render(it->second, to_node(context), templates_);
-  }
+  // immutable templates and the context, so a page rendered before is reused. Lookup is by a
+  // 64-bit hash of name and context, and a hit is only taken when the stored name and context are
+  // exactly equal to these (same_json), so a hash collision can never serve another user's page.
+  // Hashing and comparing the tree costs a fraction of what context.dump() as the key did.
+  std::uint64_t key = kFnvOffset;
+  mix(key, name.data(), name.size());
+  hash_json(context, key);
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);
     auto hit = cache_.find(key);
-    if (hit != cache_.end()) return hit->second;
+    if (hit != cache_.end() && hit->second.name == name && same_json(hit->second.context, context))
+      return hit->second.page;
   }
   std::string page = mstch::render(it->second, to_node(context), templates_);
   std::lock_guard<std::mutex> lock(cache_mutex_);
   // Bounded: when full, start over (cheaper than LRU bookkeeping; a busy page is back after one miss).
   if (cache_.size() >= kCachedPages) cache_.clear();
-  cache_.emplace(std::move(key), page);
+  cache_[key] = CachedPage{name, context, page};  // a colliding older entry is replaced
   return page;
 }
 

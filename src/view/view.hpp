@@ -1,5 +1,6 @@
 // View: mustache templates loaded once per process, rendered with mstch (HTML-escaped by default).
 #pragma once
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,10 +27,15 @@ class View {
 
  private:
   std::map<std::string, std::string> templates_;
-  // Pages already rendered, keyed by name + '\0' + context.dump(); a cache of a pure function of
-  // immutable templates, so mutable under a lock.
+  // Pages already rendered, keyed by a hash of name and context and holding both for an exact
+  // check; a cache of a pure function of immutable templates, so mutable under a lock.
+  struct CachedPage {
+    std::string name;
+    nlohmann::json context;
+    std::string page;
+  };
   mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::string> cache_;
+  mutable std::unordered_map<std::uint64_t, CachedPage> cache_;
 };
 
 }  // namespace kinde

@@ -149,4 +149,50 @@ BOOST_AUTO_TEST_CASE(home_page_shows_picture_instead_of_initials_when_https) {
   BOOST_TEST(!contains(r.body, "avatar-initials"));
 }
 
+// The page cache: a rendered page is reused only for exactly the same template and context.
+BOOST_AUTO_TEST_CASE(page_cache_gives_the_same_page_for_the_same_context) {
+  auto v = View::from_templates({{"p", "<p>{{user.name}}:{{n}}</p>"}});
+  json ctx = {{"user", {{"name", "Alice"}}}, {"n", 1}};
+  auto first = v->render("p", ctx);
+  auto second = v->render("p", json(ctx));  // an equal copy, not the same object
+  BOOST_REQUIRE(first);
+  BOOST_REQUIRE(second);
+  BOOST_TEST(*first == "<p>Alice:1</p>");
+  BOOST_TEST(*second == *first);
+}
+
+BOOST_AUTO_TEST_CASE(page_cache_never_serves_a_page_rendered_for_another_context) {
+  auto v = View::from_templates({{"p", "<p>{{user.name}}:{{n}}</p>"}, {"q", "<q>{{user.name}}</q>"}});
+  BOOST_REQUIRE(v->render("p", {{"user", {{"name", "Alice"}}}, {"n", 1}}));
+  BOOST_TEST(*v->render("p", {{"user", {{"name", "Bob"}}}, {"n", 1}}) == "<p>Bob:1</p>");
+  BOOST_TEST(*v->render("p", {{"user", {{"name", "Alice"}}}, {"n", 2}}) == "<p>Alice:2</p>");
+  // Same context, other template.
+  BOOST_TEST(*v->render("q", {{"user", {{"name", "Alice"}}}, {"n", 1}}) == "<q>Alice</q>");
+  // Values json calls equal but that render differently are different keys.
+  BOOST_TEST(*v->render("p", {{"user", {{"name", "Alice"}}}, {"n", 1.0}}) == "<p>Alice:1.0</p>");
+  BOOST_TEST(*v->render("p", {{"user", {{"name", "Alice"}}}, {"n", 1}}) == "<p>Alice:1</p>");
+  // Moving text between keys is a different context.
+  auto w = View::from_templates({{"p", "{{a}}|{{b}}"}});
+  BOOST_TEST(*w->render("p", {{"a", "xy"}, {"b", "z"}}) == "xy|z");
+  BOOST_TEST(*w->render("p", {{"a", "x"}, {"b", "yz"}}) == "x|yz");
+}
+
+BOOST_AUTO_TEST_CASE(page_cache_hits_stay_escaped) {
+  auto v = View::from_templates({{"p", "<p>{{name}}</p>"}});
+  json ctx = {{"name", "<script>alert(1)</script>"}};
+  for (int i = 0; i < 3; ++i) {
+    auto out = v->render("p", ctx);
+    BOOST_REQUIRE(out);
+    BOOST_TEST(!contains(*out, "<script>"));
+    BOOST_TEST(contains(*out, "&lt;script&gt;"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(page_cache_stays_correct_past_its_size_bound) {
+  auto v = View::from_templates({{"p", "{{i}}"}});
+  for (std::size_t round = 0; round < 2; ++round)
+    for (std::size_t i = 0; i < 2 * View::kCachedPages + 3; ++i)
+      BOOST_TEST(*v->render("p", {{"i", i}}) == std::to_string(i));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
