@@ -104,7 +104,9 @@ bool same_json(const nlohmann::json& a, const nlohmann::json& b) {
     case nlohmann::json::value_t::number_unsigned: return a.get<std::uint64_t>() == b.get<std::uint64_t>();
     case nlohmann::json::value_t::number_float: {
       double x = a.get<double>(), y = b.get<double>();
-      return std::memcmp(&x, &y, sizeof x) == 0;
+      // Bitwise on purpose (an exact cache-hit check): 0.0 and -0.0 render differently, and a NaN
+      // must match itself for the page to be reused.
+      return std::memcmp(&x, &y, sizeof x) == 0;  // NOLINT(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c)
     }
     default: return true;  // null, discarded, binary (never in a view context) compare by type
   }

@@ -29,7 +29,8 @@ class View {
   std::map<std::string, std::string> templates_;
   // Pages already rendered, keyed by a hash of name and context and holding both for an exact
   // check; a cache of a pure function of immutable templates, so mutable under a lock.
-  struct CachedPage {
+  // NOLINT below: bugprone-exception-escape false positive, as for Jws in jose/jws.hpp (nlohmann::json).
+  struct CachedPage {  // NOLINT(bugprone-exception-escape)
     std::string name;
     nlohmann::json context;
     std::string page;
