@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <mstch/mstch.hpp>
 #include <sstream>
+#include <string_view>
 
 namespace kinde {
 namespace {
@@ -36,21 +38,29 @@ mstch::node to_node(const nlohmann::json& j) {
 constexpr std::uint64_t kFnvOffset = 14695981039346656037ull;
 constexpr std::uint64_t kFnvPrime = 1099511628211ull;
 
-// FNV-1a: fast and good enough to spread cache keys; correctness comes from same_json on a hit.
-void mix(std::uint64_t& h, const void* data, std::size_t n) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= kFnvPrime;
-  }
+// FNV-style combining of whole words (not bytes), strings through the standard library's hash:
+// fast, and good enough to spread cache keys; correctness comes from same_json on a hit.
+void mix_word(std::uint64_t& h, std::uint64_t v) {
+  h ^= v;
+  h *= kFnvPrime;
+  h ^= h >> 29;
+}
+
+void mix(std::uint64_t& h, const char* data, std::size_t n) {
+  mix_word(h, n);
+  mix_word(h, std::hash<std::string_view>{}(std::string_view(data, n)));
 }
 
 template <typename T>
 void mix_value(std::uint64_t& h, T v) {
-  mix(h, &v, sizeof v);
+  std::uint64_t w = 0;
+  static_assert(sizeof v <= sizeof w, "one word at most");
+  std::memcpy(&w, &v, sizeof v);
+  mix_word(h, w);
 }
 
-// Hashes type, structure and values; lengths go in before contents so {"ab":"c"} and {"a":"bc"} differ.
+// Hashes type, structure and values; each string goes in with its length, so {"ab":"c"} and
+// {"a":"bc"} differ.
 void hash_json(const nlohmann::json& j, std::uint64_t& h) {
   mix_value(h, static_cast<unsigned char>(j.type()));
   switch (j.type()) {
@@ -58,7 +68,6 @@ void hash_json(const nlohmann::json& j, std::uint64_t& h) {
       mix_value(h, j.size());
       for (auto it = j.begin(); it != j.end(); ++it) {
         const std::string& k = it.key();
-        mix_value(h, k.size());
         mix(h, k.data(), k.size());
         hash_json(it.value(), h);
       }
@@ -69,7 +78,6 @@ void hash_json(const nlohmann::json& j, std::uint64_t& h) {
       break;
     case nlohmann::json::value_t::string: {
       const auto& s = j.get_ref<const std::string&>();
-      mix_value(h, s.size());
       mix(h, s.data(), s.size());
       break;
     }
