@@ -166,6 +166,10 @@ Request build_request_from_text(std::string_view text) {
     vars[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
   }
   if (!body.empty() && !vars.count("CONTENT_LENGTH")) vars["CONTENT_LENGTH"] = std::to_string(body.size());
+  return build_request_from_vars(vars, body);
+}
+
+Request build_request_from_vars(const std::map<std::string, std::string>& vars, const std::string& body) {
   std::size_t pos = 0;
   EnvLookup env = [&](const char* n) -> std::optional<std::string> {
     auto it = vars.find(n);

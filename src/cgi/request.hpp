@@ -56,6 +56,9 @@ using BodyReader = std::function<std::size_t(char*, std::size_t)>;
 // Never throws on hostile input: problems are recorded in Request::bad.
 Request build_request(const EnvLookup& env, const BodyReader& body);
 
+// Builds a Request from a map of CGI variables and a body held in memory (tests, tools).
+Request build_request_from_vars(const std::map<std::string, std::string>& vars, const std::string& body);
+
 // Parses a canned environment file (one NAME=value per line; "#" comments; a line "--" then the
 // raw body follows) into a Request: used by tests and by `kinde.fcgi --request FILE`.
 Request build_request_from_text(std::string_view text);

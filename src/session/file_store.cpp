@@ -12,6 +12,7 @@
 
 #include "session/sealed.hpp"
 #include "util/log.hpp"
+#include "util/url.hpp"
 
 namespace kinde {
 
@@ -123,15 +124,6 @@ Error unavailable(int e, const std::string& action, const std::string& where) {
   return make_error("session_store_unavailable", errno_text(e) + " " + action + " (" + where + ")");
 }
 
-std::string hex(std::string_view bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 0x0f];
-  }
-  return out;
-}
 
 bool is_hash_name(std::string_view name) {
   if (name.size() != 64) return false;
@@ -143,7 +135,7 @@ std::string trim_dir(std::string dir) {
   return dir;
 }
 
-std::string shard_name(int i) { return hex(std::string(1, static_cast<char>(i))); }
+std::string shard_name(int i) { return hex_encode(std::string(1, static_cast<char>(i))); }
 
 // Reads a whole descriptor (capped just above the largest valid record); -1 with errno on error.
 int read_all(FileOps& ops, int fd, std::string& out) {
@@ -412,7 +404,7 @@ class FileSessionStore : public SessionStore {
   // Temp file in the same directory, synced, renamed into place; on any failure the temp file is
   // removed and the previous record is untouched.
   Result<void> write_record(const Paths& p, const std::string& blob) {
-    const std::string tmp = p.shard + "/" + std::string(kTempPrefix) + p.hash + "-" + hex(random_.bytes(8));
+    const std::string tmp = p.shard + "/" + std::string(kTempPrefix) + p.hash + "-" + hex_encode(random_.bytes(8));
     int raw = ops_->open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (raw < 0) return unavailable(errno, "creating session file", p.shard);
     Fd fd(ops_.get(), raw);
@@ -573,7 +565,7 @@ Result<std::string> load_or_create_secret(FileOps& ops, Random& random, const st
     }
     if (errno != ENOENT) return unavailable(errno, "opening session secret", path);
 
-    const std::string tmp = dir + "/" + std::string(kTempPrefix) + "secret-" + hex(random.bytes(8));
+    const std::string tmp = dir + "/" + std::string(kTempPrefix) + "secret-" + hex_encode(random.bytes(8));
     const std::string secret = random.bytes(kSecretSize);
     int wraw = ops.open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (wraw < 0) return unavailable(errno, "creating session secret", dir);
@@ -596,7 +588,7 @@ Result<std::string> load_or_create_secret(FileOps& ops, Random& random, const st
 
 // With a configured secret nothing else proves the directory writable: create and remove a file.
 Result<void> probe_writable(FileOps& ops, Random& random, const std::string& dir) {
-  const std::string tmp = dir + "/" + std::string(kTempPrefix) + "probe-" + hex(random.bytes(8));
+  const std::string tmp = dir + "/" + std::string(kTempPrefix) + "probe-" + hex_encode(random.bytes(8));
   int raw = ops.open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (raw < 0) return unavailable(errno, "writing in session directory", dir);
   ops.close(raw);

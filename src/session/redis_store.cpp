@@ -14,6 +14,7 @@
 
 #include "session/sealed.hpp"
 #include "util/log.hpp"
+#include "util/url.hpp"
 
 namespace kinde {
 
@@ -21,26 +22,11 @@ namespace {
 
 // ---- URL parsing --------------------------------------------------------------------------------
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
+// "%xx" escapes in URL parts; false on a bad escape.
+bool decode_part(std::string_view in, std::string& out) {
+  auto d = kinde::percent_decode(in, false);
+  if (!d) return false;
+  out = std::move(*d);
   return true;
 }
 
@@ -70,7 +56,7 @@ Result<RedisAddress> parse_unix_url(std::string_view rest) {
   }
   RedisAddress a;
   if (rest.empty() || rest[0] != '/') return bad_url("unix: needs an absolute socket path, e.g. unix:/run/redis/redis.sock");
-  if (!percent_decode(rest, a.unix_path)) return bad_url("bad %-escape in the socket path");
+  if (!decode_part(rest, a.unix_path)) return bad_url("bad %-escape in the socket path");
   while (!query.empty()) {
     auto amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
@@ -82,9 +68,9 @@ Result<RedisAddress> parse_unix_url(std::string_view rest) {
     if (name == "db") {
       if (!parse_int(value, 0, 1000000, a.db)) return bad_url("db must be a database number");
     } else if (name == "password") {
-      if (!percent_decode(value, a.password)) return bad_url("bad %-escape in the password");
+      if (!decode_part(value, a.password)) return bad_url("bad %-escape in the password");
     } else if (name == "user") {
-      if (!percent_decode(value, a.user)) return bad_url("bad %-escape in the user");
+      if (!decode_part(value, a.user)) return bad_url("bad %-escape in the user");
     } else {
       return bad_url("unknown unix: parameter '" + std::string(name) + "' (known: db, password, user)");
     }
@@ -101,7 +87,7 @@ Result<RedisAddress> parse_tcp_url(std::string_view rest) {
     auto colon = cred.find(':');
     std::string_view user = colon == std::string_view::npos ? std::string_view() : cred.substr(0, colon);
     std::string_view pass = colon == std::string_view::npos ? cred : cred.substr(colon + 1);
-    if (!percent_decode(user, a.user) || !percent_decode(pass, a.password)) return bad_url("bad %-escape in the credentials");
+    if (!decode_part(user, a.user) || !decode_part(pass, a.password)) return bad_url("bad %-escape in the credentials");
   }
   std::string_view hostport = rest, db;
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
@@ -150,15 +136,6 @@ timeval to_timeval(int ms) {
 
 Error unavailable(const std::string& detail) { return make_error("session_store_unavailable", detail); }
 
-std::string hex(std::string_view bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 0x0f];
-  }
-  return out;
-}
 
 // ---- Lua scripts (each runs atomically inside Redis) -------------------------------------------
 
@@ -461,7 +438,7 @@ class RedisSessionStore : public SessionStore {
   // Waits for the session's lock: polls with growing small sleeps, in total at most lock_wait_ms.
   Result<std::string> acquire(const std::string& id) {
     const std::string lk = lock_key(id);
-    const std::string token = hex(random_.bytes(16));
+    const std::string token = hex_encode(random_.bytes(16));
     int waited = 0, step = 2;
     for (;;) {
       auto r = command({"EVAL", kAcquireScript, "1", lk, token, std::to_string(opt_.lock_ttl_ms)}, true);

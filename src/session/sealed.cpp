@@ -1,4 +1,5 @@
 #include "session/sealed.hpp"
+#include "util/url.hpp"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -63,14 +64,7 @@ std::string session_id_hash(std::string_view id) {
   if (EVP_Digest(id.data(), id.size(), md, &len, EVP_sha256(), nullptr) != 1) {
     throw std::runtime_error("SHA-256 failed");
   }
-  static const char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 0x0f];
-  }
-  return out;
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 bool peek_session_header(std::string_view blob, std::int64_t& created, std::int64_t& last_used) {

@@ -12,6 +12,8 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 
 // Percent-decodes (and '+' as space when plus_is_space). nullopt on a bad escape ("%zz", "%4").
 std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space);
+// Lower-case hex of bytes ("\x01\xab" -> "01ab").
+std::string hex_encode(std::string_view bytes);
 // Encodes everything except RFC 3986 unreserved characters.
 std::string url_encode(std::string_view in);
 // Parses "a=1&b=2" (application/x-www-form-urlencoded); nullopt on a bad escape or NUL byte.

@@ -60,19 +60,7 @@ inline std::string read_project_file(const std::string& rel) {
 
 // A Request built through the real build_request from CGI variables and a body.
 inline Request make_request(const std::map<std::string, std::string>& vars, const std::string& body = "") {
-  std::size_t pos = 0;
-  EnvLookup env = [&](const char* n) -> std::optional<std::string> {
-    auto it = vars.find(n);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-  BodyReader reader = [&](char* buf, std::size_t n) {
-    std::size_t k = std::min(n, body.size() - pos);
-    std::copy_n(body.data() + pos, k, buf);
-    pos += k;
-    return k;
-  };
-  return build_request(env, reader);
+  return build_request_from_vars(vars, body);
 }
 
 // What a browser or API client sends; turned into CGI variables by to_vars().
