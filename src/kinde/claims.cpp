@@ -289,12 +289,13 @@ nlohmann::json home_claims_view(const ClaimSource& c) {
 
   nlohmann::json perms = nlohmann::json::array();
   if (auto p = get_permissions(c)) {
-    perms = p->permissions;
+    perms = std::move(p->permissions);
   } else {
     warn(p.error());
   }
-  v["permissions"] = perms;
+  // Moved, not copied, into the view (this runs on every signed-in home request).
   v["has_permissions"] = !perms.empty();
+  v["permissions"] = std::move(perms);
 
   std::string org;
   if (auto o = get_organization(c)) {
@@ -307,12 +308,12 @@ nlohmann::json home_claims_view(const ClaimSource& c) {
 
   nlohmann::json orgs = nlohmann::json::array();
   if (auto o = get_user_organizations(c)) {
-    orgs = o->org_codes;
+    orgs = std::move(o->org_codes);
   } else if (o.error().code != kNoIdToken) {
     warn(o.error());
   }
-  v["org_codes"] = orgs;
   v["has_org_codes"] = !orgs.empty();
+  v["org_codes"] = std::move(orgs);
 
   nlohmann::json roles = nlohmann::json::array();
   if (auto r = get_roles(c)) {
@@ -321,8 +322,8 @@ nlohmann::json home_claims_view(const ClaimSource& c) {
   } else {
     warn(r.error());
   }
-  v["roles"] = roles;
   v["has_roles"] = !roles.empty();
+  v["roles"] = std::move(roles);
 
   nlohmann::json flags = nlohmann::json::array();
   if (auto f = get_flags(c)) {
@@ -333,8 +334,8 @@ nlohmann::json home_claims_view(const ClaimSource& c) {
   } else {
     warn(f.error());
   }
-  v["flags"] = flags;
   v["has_flags"] = !flags.empty();
+  v["flags"] = std::move(flags);
   return v;
 }
 
