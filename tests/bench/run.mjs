@@ -13,7 +13,8 @@
 //
 // Environment: BENCH_DURATION (s per wrk run, default 5), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
 // BENCH_CGI_RUNS (200), BENCH_MEMORY_REQUESTS (per process, 100000), BENCH_SESSIONS (100000),
-// BENCH_SKIP (comma list of: cgi, callgrind, memory, sessions).
+// BENCH_SKIP (comma list of: redis, cgi, callgrind, memory, sessions). redis: case 4 again with the
+// sessions on Redis, a second app instance (tests/bench/redis_case.mjs).
 
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -231,6 +232,11 @@ async function main() {
     const helloRps = table.hello.rps;
     for (const c of cases) table[c.id].ratio_to_hello = table[c.id].rps / helloRps;
     result.cases = table;
+    if (!SKIP.has('redis')) {
+      const { measureRedisCase } = await import('./redis_case.mjs');
+      const r = await measureRedisCase({ buildDir: build, wrk, procs: PROCS, user: USER, userName: USER_NAME, log });
+      result.redis = { name: '4r home, signed in (Redis)', path: '/', ...r, ratio_to_hello: r.rps / helloRps };
+    }
 
     // ---- plain CGI: signed-in home as CGI against a C hello-world CGI ----
     if (!SKIP.has('cgi')) {
@@ -388,6 +394,8 @@ function render(r) {
   for (const [id, c] of Object.entries(r.cases)) {
     lines.push(`| ${c.name} | ${fmt(c.rps)} | ${fmt(c.p50_ms, 2)} | ${fmt(c.p99_ms, 2)} | ${fmt(c.ratio_to_hello, 2)} | ${target[id] ?? ''} |`);
   }
+  const rr = r.redis;
+  if (rr) lines.push(`| ${rr.name} | ${fmt(rr.rps)} | ${fmt(rr.p50_ms, 2)} | ${fmt(rr.p99_ms, 2)} | ${fmt(rr.ratio_to_hello, 2)} | |`);
   lines.push('');
   if (r.cgi) {
     lines.push(`Plain CGI, signed-in home: median ${fmt(r.cgi.app.median_us / 1000, 2)} ms vs C hello-world CGI ` +
