@@ -136,6 +136,13 @@ Response App::error_page(const Request& req, int status, const std::string& titl
   return page(req, status, "error", {{"status", status}, {"title", title}, {"message", message}});
 }
 
+Response App::store_unavailable(const Request& req, const Error& e) {
+  log_error("session store: " + e.code + ": " + e.detail);
+  return error_page(req, 503, "Sign-in is unavailable",
+                    "The session store is unavailable: " + e.detail +
+                        ". Existing sessions are kept; please try again shortly.");
+}
+
 Response App::handle(const Request& req) {
   Ctx ctx(req);
   Response r;
@@ -182,11 +189,7 @@ Response App::dispatch(Ctx& ctx) {
     ctx.params = std::move(params);
     if (route.access == Access::none) return route.handler(*this, ctx);
     ctx.session = load_session(ctx);
-    if (ctx.store_error) {
-      return error_page(req, 503, "Sign-in is unavailable",
-                        "The session store is unavailable: " + ctx.store_error->detail +
-                            ". Existing sessions are kept; please try again shortly.");
-    }
+    if (ctx.store_error) return store_unavailable(req, *ctx.store_error);
     if (route.access == Access::api && ctx.bearer_error) {
       nlohmann::json j = {{"detail", "Invalid token: " + ctx.bearer_error->detail}};
       Response r = json_response(401, j.dump());

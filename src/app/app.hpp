@@ -73,6 +73,8 @@ class App {
   Response page(const Request& req, int status, const std::string& tmpl, nlohmann::json ctx);
   // The error page (HTML) or a JSON {"detail": ...} for API clients.
   Response error_page(const Request& req, int status, const std::string& title, const std::string& message);
+  // The 503 page for a failing session store (disk full, unwritable, Redis down); logs the error.
+  Response store_unavailable(const Request& req, const Error& e);
   // The session attached to this request's cookie (loaded, idle time touched), if any.
   std::optional<Session> load_session(Ctx& ctx);
 

@@ -41,12 +41,6 @@ Response provider_unavailable(App& app, const Request& req, const Error& e) {
                         "The sign-in provider cannot be reached right now. Please try again in a moment.");
 }
 
-Response store_unavailable(App& app, const Request& req, const Error& e) {
-  log_error("session store: " + e.code + ": " + e.detail);
-  return app.error_page(req, 503, "Sign-in is unavailable",
-                        "The session store is unavailable: " + e.detail + ". Please try again shortly.");
-}
-
 }  // namespace
 
 Response handle_login(App& app, Ctx& ctx) {
@@ -106,7 +100,7 @@ Response handle_login(App& app, Ctx& ctx) {
   pending.created = pending.last_used = ctx.now;
   pending.data["pending"] = {{"nonce", ar.nonce}, {"verifier", ar.code_verifier}, {"next", next},
                              {"binding", binding}, {"redirect_uri", ar.redirect_uri}};
-  if (auto saved = p.sessions->save(pending); !saved) return store_unavailable(app, req, saved.error());
+  if (auto saved = p.sessions->save(pending); !saved) return app.store_unavailable(req, saved.error());
   if (auto gc = p.sessions->collect_expired(ctx.now, kGcBudget); !gc) log_warn("session gc: " + gc.error().detail);
 
   Response r = redirect_response(build_authorize_url(meta->authorization_endpoint, ar));
@@ -159,7 +153,7 @@ Response handle_callback(App& app, Ctx& ctx) {
       pending = std::exchange(s, std::nullopt);  // take it; the store then removes the record
       return true;
     });
-    if (!taken) return store_unavailable(app, req, taken.error());
+    if (!taken) return app.store_unavailable(req, taken.error());
   }
 
   if (!error.empty()) {
@@ -230,7 +224,7 @@ Response handle_callback(App& app, Ctx& ctx) {
                       {"refresh_token", tokens->refresh_token}, {"expires_at", tokens->expires_at}};
   s.data["id_claims"] = c;
   s.data["access_claims"] = access ? *access : nlohmann::json::object();
-  if (auto saved = p.sessions->save(s); !saved) return store_unavailable(app, req, saved.error());
+  if (auto saved = p.sessions->save(s); !saved) return app.store_unavailable(req, saved.error());
   if (auto old = req.cookie(cfg.cookie_name); old && is_valid_session_id(*old)) {
     if (auto removed = p.sessions->remove(*old); !removed) log_warn("old session not removed: " + removed.error().detail);
   }
@@ -250,7 +244,7 @@ Response handle_logout(App& app, Ctx& ctx) {
   if (ctx.session) {
     id_token = ctx.session->data.value("tokens", nlohmann::json::object()).value("id_token", std::string());
     if (auto removed = p.sessions->remove(ctx.session->id); !removed) {
-      return store_unavailable(app, req, removed.error());
+      return app.store_unavailable(req, removed.error());
     }
     log_info("signed out");
   }

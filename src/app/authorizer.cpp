@@ -216,10 +216,7 @@ bool is_authorizer_request(const Request& req) { return req.fcgi_role == "AUTHOR
 Response handle_authorizer(App& app, Ctx& ctx) {
   const Request& req = ctx.req;
   ctx.session = app.load_session(ctx);
-  if (ctx.store_error) {
-    nlohmann::json j = {{"detail", "The session store is unavailable; please try again shortly."}};
-    return json_response(503, j.dump());
-  }
+  if (ctx.store_error) return app.store_unavailable(req, *ctx.store_error);
   if (!ctx.identity) return not_authenticated(app, req, ctx);
 
   const Identity& id = *ctx.identity;

@@ -128,8 +128,7 @@ std::optional<Session> App::load_session(Ctx& ctx) {
   }
   auto loaded = p.sessions->load(*cookie, ctx.now);
   if (!loaded) {
-    ctx.store_error = loaded.error();
-    log_error("session store: " + loaded.error().detail);
+    ctx.store_error = loaded.error();  // the caller logs it and answers App::store_unavailable
     return std::nullopt;
   }
   if (!*loaded) {
@@ -156,7 +155,6 @@ std::optional<Session> App::load_session(Ctx& ctx) {
     });
     if (!updated) {
       ctx.store_error = updated.error();
-      log_error("session store: " + updated.error().detail);
       return std::nullopt;
     }
     if (ended || !*updated) {
