@@ -278,14 +278,24 @@ BOOST_AUTO_TEST_CASE(writer_killed_at_random_moments_never_leaves_garbage) {
   BOOST_REQUIRE(store->save(s).ok());
   std::int64_t last = 0;
   for (int round = 0; round < 15; ++round) {
+    // The child says when its first update is done, so the random kill lands inside the update loop
+    // rather than in fork/exec start-up on a loaded machine (where 2-27 ms may pass before it runs).
+    int ready[2];
+    BOOST_REQUIRE(::pipe(ready) == 0);
     pid_t pid = spawn([&]() -> int {
+      ::close(ready[0]);
       OpenSslRandom r;
       auto opened = open_file_session_store(options(t.path, true), r);
       if (!opened) return kChildError;
-      for (;;) {
+      for (bool first = true;; first = false) {
         if (!opened.value()->update(s.id, kT0, [&](auto& cur) { return increment(cur, s.id); })) return kChildError;
+        if (first && ::write(ready[1], "x", 1) != 1) return kChildError;
       }
     });
+    ::close(ready[1]);
+    char byte = 0;
+    BOOST_REQUIRE(::read(ready[0], &byte, 1) == 1);
+    ::close(ready[0]);
     const auto delay = 2 + static_cast<unsigned char>(rnd.bytes(1)[0]) % 25;
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
     ::kill(pid, SIGKILL);
