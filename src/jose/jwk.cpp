@@ -112,14 +112,18 @@ Result<std::shared_ptr<EVP_PKEY>> ec_key(const json& jwk, const std::string& crv
   if (!x) return x.error();
   auto y = b64_member(jwk, "y");
   if (!y) return y.error();
-  // RFC 7518 6.2.1.2: coordinates are always the full field size; anything else is a broken key.
-  if (x->size() != curve->coordinate_bytes || y->size() != curve->coordinate_bytes)
-    return jwk_error("jwk_malformed", "EC coordinates must be " + std::to_string(curve->coordinate_bytes) +
+  // RFC 7518 6.2.1.2 wants the full field size, but glewlwyd 2.7 (rhonabwy) drops leading zero bytes: a
+  // P-521 coordinate starts with 0x00 half of the time, and it publishes 65 bytes then. The big-endian
+  // value is the same, so a shorter coordinate is padded back; a longer one is a broken key.
+  if (x->size() > curve->coordinate_bytes || y->size() > curve->coordinate_bytes)
+    return jwk_error("jwk_malformed", "EC coordinates must be at most " + std::to_string(curve->coordinate_bytes) +
                                           " bytes for " + crv);
   std::string point;
   point.reserve(1 + 2 * curve->coordinate_bytes);
-  point += '\x04';  // SEC 1 uncompressed point: 04 || X || Y
+  point += '\x04';  // SEC 1 uncompressed point: 04 || X || Y, each padded to the field size
+  point.append(curve->coordinate_bytes - x->size(), '\0');
   point += *x;
+  point.append(curve->coordinate_bytes - y->size(), '\0');
   point += *y;
   ParamBldPtr bld(OSSL_PARAM_BLD_new(), OSSL_PARAM_BLD_free);
   if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->openssl_name, 0) ||

@@ -21,7 +21,8 @@ struct Jwk {
 };
 
 // Error codes of parse_jwk (parse_jwks skips such keys): "jwk_malformed" (not an object, missing or
-// non-string members, bad base64url, wrong coordinate size), "jwk_unsupported" (kty other than RSA/EC/OKP,
+// non-string members, bad base64url, EC coordinate longer than the field size; a shorter one is left-padded
+// with zeros), "jwk_unsupported" (kty other than RSA/EC/OKP,
 // EC curve other than P-256/P-384/P-521, OKP curve other than Ed25519, alg not usable with this key), "jwk_private" (private members such as
 // "d" present), "jwk_not_for_signing" (use "enc" or key_ops without "verify"), "jwk_weak_key" (RSA
 // modulus below 2048 bits), "jwk_invalid_key" (OpenSSL refuses the parameters, e.g. point not on curve).
