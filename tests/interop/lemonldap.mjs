@@ -1,7 +1,7 @@
 // A private LemonLDAP::NG portal (Debian's 2.16) for `make interop`, as an OpenID provider: its own
 // lemonldap-ng.ini and File configuration (the packaged lmConf-1.json, pointed at directories under
 // build/interop/), llng-fastcgi-server in the foreground behind a private lighttpd on a loopback
-// port. llng-fastcgi-server refuses to run as root: as root it is started with -u/-g (its own
+// port, mapped as the packaged nginx config maps it. llng-fastcgi-server refuses to run as root: as root it is started with -u/-g (its own
 // options) as www-data, which then owns the instance's directories; otherwise as the current user.
 // The provider is told only what it must be: its portal URL and cookie domain, the OpenID Connect
 // issuer switch and signing key, and our relying party (client id, secret, redirect and post-logout
@@ -54,8 +54,9 @@ function chownTree(dir, user) {
 }
 
 function lighttpdConf({ port, run }) {
-  return `# written by tests/interop/lemonldap.mjs: the LemonLDAP::NG portal at the site root
-server.modules = ( "mod_access", "mod_setenv", "mod_fastcgi", "mod_staticfile" )
+  return `# written by tests/interop/lemonldap.mjs: the LemonLDAP::NG portal at the site root, mapped as
+# the packaged nginx config does (every path but the static files to /index.psgi/<path>, LLTYPE psgi)
+server.modules = ( "mod_access", "mod_rewrite", "mod_setenv", "mod_fastcgi", "mod_staticfile" )
 server.document-root = "${PORTAL_HTDOCS}"
 server.bind = "127.0.0.1"
 server.port = ${port}
@@ -65,14 +66,12 @@ server.upload-dirs = ( "${run}" )
 mimetype.assign = ( ".css" => "text/css", ".js" => "text/javascript", ".png" => "image/png",
                     ".svg" => "image/svg+xml", ".ico" => "image/x-icon", ".jpg" => "image/jpeg",
                     ".woff" => "font/woff", ".woff2" => "font/woff2", ".ttf" => "font/ttf" )
-$HTTP["url"] !~ "^/static/" {
-  setenv.add-environment = ( "LLTYPE" => "portal" )
-  fastcgi.server = ( "/" => ((
-    "socket" => "${run}/llng.sock",
-    "check-local" => "disable",
-    "fix-root-scriptname" => "enable",
-  )))
-}
+url.rewrite-if-not-file = ( "^/(.*)$" => "/index.psgi/$1" )
+setenv.add-environment = ( "LLTYPE" => "psgi" )
+fastcgi.server = ( ".psgi" => ((
+  "socket" => "${run}/llng.sock",
+  "check-local" => "disable",
+)))
 `;
 }
 

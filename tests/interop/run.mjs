@@ -5,7 +5,8 @@
 // two refreshes (the provider gives 70 s access tokens, the app refreshes 60 s before expiry),
 // sign out, sign back in. Every step runs and is reported; a failed step says why, with the app's
 // log lines. Prints one table (provider x step) and exits non-zero if any step failed.
-// INTEROP_PROVIDERS=glewlwyd,lemonldap picks providers; results also go to build/interop/results.json.
+// INTEROP_PROVIDERS=glewlwyd,lemonldap picks providers; results also go to build/interop/results.json
+// (with the last INTEROP_PROVIDER_LOG_LINES lines of each provider's log, default 200).
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -368,7 +369,7 @@ async function runProvider(name, def) {
     });
   } finally {
     info.appLog = appLines().slice(-200);
-    info.providerLog = provider ? provider.proc.output().split('\n').slice(-200) : [];
+    info.providerLog = provider ? provider.proc.output().split('\n').slice(-(Number(process.env.INTEROP_PROVIDER_LOG_LINES) || 200)) : [];
     await browser?.close().catch(() => {});
     await srv?.stop().catch(() => {});
     await provider?.stop().catch(() => {});
