@@ -16,7 +16,7 @@ LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
 TEST_SRC := tests/main.cpp $(sort $(wildcard tests/unit/*.cpp))
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o)
 
-.PHONY: all deps test check unit integration e2e run install asan clean bench fuzz soak lint help
+.PHONY: all deps test check unit integration e2e run install asan clean bench fuzz soak lint help interop
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kinde.fcgi
@@ -31,6 +31,7 @@ help:
 	@echo "make fuzz       each libFuzzer target for FUZZ_SECONDS (60); FUZZ_MERGE=1 keeps new corpus"
 	@echo "make fuzz-replay  the committed fuzz corpora under ASan/UBSan (part of make test)"
 	@echo "make lint       cppcheck and clang-tidy-14 (.clang-tidy) over src/"
+	@echo "make interop    the browser flow against private glewlwyd and LemonLDAP::NG instances (build/interop/)"
 	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX)"
 
 $(BUILD)/%.o: %.cpp
@@ -82,6 +83,15 @@ soak: deps
 
 $(BUILD)/check_sessions: $(BUILD)/tests/soak/check_sessions.o $(BUILD)/libkinde.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# make interop (never part of make test): installs glewlwyd and LemonLDAP::NG from Debian
+# (scripts/interop-deps.sh), sets up a private instance of each under build/interop/, and runs the
+# browser flow of the e2e tests against each (tests/interop/run.mjs). Prints a provider x step table
+# and exits non-zero when a step failed. INTEROP_PROVIDERS=glewlwyd,lemonldap,lemonldap-noslash picks.
+interop: deps
+	@bash scripts/interop-deps.sh
+	@$(MAKE) --no-print-directory all
+	@node tests/interop/run.mjs
 
 deps:
 	@bash scripts/deps.sh

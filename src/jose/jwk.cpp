@@ -30,7 +30,10 @@ struct Curve {
   const char* openssl_name;
   std::size_t coordinate_bytes;
 };
-constexpr Curve kCurves[] = {{"P-256", "prime256v1", 32}, {"P-384", "secp384r1", 48}};
+constexpr Curve kCurves[] = {{"P-256", "prime256v1", 32}, {"P-384", "secp384r1", 48}, {"P-521", "secp521r1", 66}};
+
+// RFC 8037 2: an Ed25519 public key "x" is the 32-byte encoded point (RFC 8032 5.1.5).
+constexpr std::size_t kEd25519KeyBytes = 32;
 
 Error jwk_error(const char* code, std::string detail) {
   // OpenSSL keeps failures on a per-thread queue; leaving them there would confuse later TLS code.
@@ -109,20 +112,38 @@ Result<std::shared_ptr<EVP_PKEY>> ec_key(const json& jwk, const std::string& crv
   if (!x) return x.error();
   auto y = b64_member(jwk, "y");
   if (!y) return y.error();
-  // RFC 7518 6.2.1.2: coordinates are always the full field size; anything else is a broken key.
-  if (x->size() != curve->coordinate_bytes || y->size() != curve->coordinate_bytes)
-    return jwk_error("jwk_malformed", "EC coordinates must be " + std::to_string(curve->coordinate_bytes) +
+  // RFC 7518 6.2.1.2 wants the full field size, but glewlwyd 2.7 (rhonabwy) drops leading zero bytes: a
+  // P-521 coordinate starts with 0x00 half of the time, and it publishes 65 bytes then. The big-endian
+  // value is the same, so a shorter coordinate is padded back; a longer one is a broken key.
+  if (x->size() > curve->coordinate_bytes || y->size() > curve->coordinate_bytes)
+    return jwk_error("jwk_malformed", "EC coordinates must be at most " + std::to_string(curve->coordinate_bytes) +
                                           " bytes for " + crv);
   std::string point;
   point.reserve(1 + 2 * curve->coordinate_bytes);
-  point += '\x04';  // SEC 1 uncompressed point: 04 || X || Y
+  point += '\x04';  // SEC 1 uncompressed point: 04 || X || Y, each padded to the field size
+  point.append(curve->coordinate_bytes - x->size(), '\0');
   point += *x;
+  point.append(curve->coordinate_bytes - y->size(), '\0');
   point += *y;
   ParamBldPtr bld(OSSL_PARAM_BLD_new(), OSSL_PARAM_BLD_free);
   if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->openssl_name, 0) ||
       !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()))
     return jwk_error("jwk_invalid_key", "cannot pass the EC point to OpenSSL");
   return key_from_params("EC", bld.get(), /*check_point=*/true);
+}
+
+// RFC 8037 OKP keys: only Ed25519 signs with an alg we accept (Ed448 is not on the allow-list, X25519 and
+// X448 are key-agreement curves). OpenSSL decodes the point only when verifying, so a broken x makes every
+// signature fail rather than this call.
+Result<std::shared_ptr<EVP_PKEY>> okp_key(const json& jwk, const std::string& crv) {
+  if (crv != "Ed25519") return jwk_error("jwk_unsupported", "unsupported OKP curve \"" + crv + "\"");
+  auto x = b64_member(jwk, "x");
+  if (!x) return x.error();
+  if (x->size() != kEd25519KeyBytes) return jwk_error("jwk_malformed", "an Ed25519 x must be 32 bytes");
+  ParamBldPtr bld(OSSL_PARAM_BLD_new(), OSSL_PARAM_BLD_free);
+  if (!bld || !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, x->data(), x->size()))
+    return jwk_error("jwk_invalid_key", "cannot pass the Ed25519 key to OpenSSL");
+  return key_from_params("ED25519", bld.get(), /*check_point=*/false);
 }
 
 }  // namespace
@@ -153,6 +174,8 @@ Result<Jwk> parse_jwk(const json& jwk) {
     key = rsa_key(jwk);
   } else if (out.kty == "EC") {
     key = ec_key(jwk, out.crv);
+  } else if (out.kty == "OKP") {
+    key = okp_key(jwk, out.crv);
   }
   if (!key) return key.error();
   // A key pinned to an algorithm we never accept (or that its type cannot do) is of no use for verification.

@@ -13,22 +13,37 @@ namespace {
 
 using json = nlohmann::json;
 
-enum class Family { rsa_pkcs1, rsa_pss, ecdsa };
+enum class Family { rsa_pkcs1, rsa_pss, ecdsa, eddsa };
 
+// One allowed alg and the only key it may be used with (RFC 7518 3, RFC 8037 3.1): the JWK kty and curve,
+// and the OpenSSL key type the built key must really have.
 struct AlgInfo {
   std::string_view name;
   Family family;
-  int digest;            // index into digests()
-  const char* crv;       // EC only: the JWK curve name
-  int ec_bits;           // EC only: field size in bits
+  int digest;            // index into digest(); -1 for EdDSA, which hashes inside the signature scheme
+  const char* kty;       // JWK key type: "RSA", "EC" or "OKP"
+  const char* crv;       // EC / OKP: the only JWK curve allowed; nullptr for RSA
+  int evp_type;          // EVP_PKEY_RSA, EVP_PKEY_EC or EVP_PKEY_ED25519
+  int ec_bits;           // EC only: field size in bits (P-521 is 521, not 512)
 };
 
-// The allow-list. Anything not here (none, HS*, ES512, EdDSA, PS384/512...) is refused before any key work.
+// The allow-list. Anything not here (none, HS*, RSA1_5, Ed448...) is refused before any key work.
 constexpr AlgInfo kAlgs[] = {
-    {"RS256", Family::rsa_pkcs1, 0, nullptr, 0}, {"RS384", Family::rsa_pkcs1, 1, nullptr, 0},
-    {"RS512", Family::rsa_pkcs1, 2, nullptr, 0}, {"PS256", Family::rsa_pss, 0, nullptr, 0},
-    {"ES256", Family::ecdsa, 0, "P-256", 256},   {"ES384", Family::ecdsa, 1, "P-384", 384},
+    {"RS256", Family::rsa_pkcs1, 0, "RSA", nullptr, EVP_PKEY_RSA, 0},
+    {"RS384", Family::rsa_pkcs1, 1, "RSA", nullptr, EVP_PKEY_RSA, 0},
+    {"RS512", Family::rsa_pkcs1, 2, "RSA", nullptr, EVP_PKEY_RSA, 0},
+    {"PS256", Family::rsa_pss, 0, "RSA", nullptr, EVP_PKEY_RSA, 0},
+    {"PS384", Family::rsa_pss, 1, "RSA", nullptr, EVP_PKEY_RSA, 0},
+    {"PS512", Family::rsa_pss, 2, "RSA", nullptr, EVP_PKEY_RSA, 0},
+    {"ES256", Family::ecdsa, 0, "EC", "P-256", EVP_PKEY_EC, 256},
+    {"ES384", Family::ecdsa, 1, "EC", "P-384", EVP_PKEY_EC, 384},
+    {"ES512", Family::ecdsa, 2, "EC", "P-521", EVP_PKEY_EC, 521},
+    // RFC 8037 3.1: "EdDSA" names Ed25519 and Ed448 alike; only Ed25519 is accepted.
+    {"EdDSA", Family::eddsa, -1, "OKP", "Ed25519", EVP_PKEY_ED25519, 0},
 };
+
+// Ed25519 signatures are R || S, 32 bytes each (RFC 8032 5.1.6).
+constexpr std::size_t kEd25519SignatureBytes = 64;
 
 const AlgInfo* find_alg(std::string_view alg) {
   for (const auto& a : kAlgs)
@@ -48,10 +63,14 @@ const EVP_MD* digest(int index) {
   return table[index];
 }
 
+// The one key-type and curve binding, for JWK labels (kty, crv).
+bool labels_fit(const AlgInfo& info, std::string_view kty, std::string_view crv) {
+  return kty == info.kty && (info.crv ? crv == info.crv : crv.empty());
+}
+
 bool key_fits(const Jwk& key, const AlgInfo& info) {
   if (!key.alg.empty() && key.alg != info.name) return false;
-  if (info.family == Family::ecdsa) return key.kty == "EC" && key.crv == info.crv;
-  return key.kty == "RSA";
+  return labels_fit(info, key.kty, key.crv);
 }
 
 Error malformed(std::string detail) { return make_error("jwt_malformed", std::move(detail)); }
@@ -96,9 +115,7 @@ bool is_allowed_alg(std::string_view alg) { return find_alg(alg) != nullptr; }
 
 bool alg_fits_key(std::string_view alg, std::string_view kty, std::string_view crv) {
   const AlgInfo* info = find_alg(alg);
-  if (!info) return false;
-  if (info->family == Family::ecdsa) return kty == "EC" && crv == info->crv;
-  return kty == "RSA";
+  return info && labels_fit(*info, kty, crv);
 }
 
 Result<Jws> parse_jws(std::string_view compact) {
@@ -180,29 +197,32 @@ Result<void> verify_jws_signature(const Jws& jws, const Jwk& key) {
                                               ") cannot verify " + jws.alg);
   // Check the real key as well as the labels: a hand-built Jwk could carry a wrong kty/crv string.
   EVP_PKEY* pkey = key.key.get();
-  const int type = EVP_PKEY_get_base_id(pkey);
-  if (info->family == Family::ecdsa ? (type != EVP_PKEY_EC || EVP_PKEY_get_bits(pkey) != info->ec_bits)
-                                    : type != EVP_PKEY_RSA)
+  if (EVP_PKEY_get_base_id(pkey) != info->evp_type ||
+      (info->family == Family::ecdsa && EVP_PKEY_get_bits(pkey) != info->ec_bits))
     return make_error("jwt_key_mismatch", "key \"" + key.kid + "\" is not a " + std::string(info->name) + " key");
 
   std::string der;
   std::string_view sig = jws.signature;
   if (info->family == Family::ecdsa) {
-    const std::size_t expected = 2 * std::size_t(info->ec_bits / 8);
+    const std::size_t expected = 2 * std::size_t((info->ec_bits + 7) / 8);
     if (sig.size() != expected)
       return bad_signature(std::string(info->name) + " signature must be " + std::to_string(expected) + " bytes, got " +
                            std::to_string(sig.size()));
     if (!ecdsa_raw_to_der(sig, der)) return bad_signature("cannot convert the ECDSA signature");
     sig = der;
+  } else if (info->family == Family::eddsa) {
+    if (sig.size() != kEd25519SignatureBytes)
+      return bad_signature("EdDSA signature must be 64 bytes, got " + std::to_string(sig.size()));
   } else if (sig.size() != std::size_t(EVP_PKEY_get_size(pkey))) {
     return bad_signature("RSA signature must be " + std::to_string(EVP_PKEY_get_size(pkey)) + " bytes, got " +
                          std::to_string(sig.size()));
   }
 
-  const EVP_MD* md = digest(info->digest);
+  // EdDSA is a one-shot scheme: no digest is named (OpenSSL wants NULL) and the whole input is passed at once.
+  const EVP_MD* md = info->family == Family::eddsa ? nullptr : digest(info->digest);
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
-  if (!md || !ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, pkey) != 1)
+  if ((!md && info->family != Family::eddsa) || !ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, pkey) != 1)
     return bad_signature("cannot set up verification");
   if (info->family == Family::rsa_pss &&
       (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||

@@ -28,9 +28,10 @@ struct Jws {  // NOLINT(bugprone-exception-escape)
 // Compact JWS: exactly three base64url parts, header and payload JSON objects, total size <= 16 KiB,
 // "crit" header rejected. Errors: "jwt_malformed" (with a detail saying which part).
 Result<Jws> parse_jws(std::string_view compact);
-// The allow-list: RS256 RS384 RS512 PS256 ES256 ES384. "none" and every HS* are never allowed.
+// The allow-list: RS256 RS384 RS512 PS256 PS384 PS512 (RSA keys), ES256 / ES384 / ES512 (EC keys on P-256 /
+// P-384 / P-521 respectively), EdDSA (OKP Ed25519 keys only). "none" and every HS* are never allowed.
 bool is_allowed_alg(std::string_view alg);
-// True when alg is allowed and a key of this kty (and crv, for EC) can verify it.
+// True when alg is allowed and a key of this kty (and crv, for EC and OKP) can verify it.
 bool alg_fits_key(std::string_view alg, std::string_view kty, std::string_view crv);
 // Chooses the key: by kid when the token has one ("jwt_unknown_kid" if absent: caller may re-fetch JWKS);
 // without kid, the only key whose kty fits the alg ("jwt_ambiguous_key" if several). A token alg off the
@@ -38,7 +39,7 @@ bool alg_fits_key(std::string_view alg, std::string_view kty, std::string_view c
 Result<const Jwk*> select_key(const Jws& jws, const std::vector<Jwk>& keys);
 // Verifies the signature: alg on the allow-list ("jwt_alg_not_allowed"), key type matching the alg and the
 // key's own "alg" if set ("jwt_key_mismatch"), EVP_DigestVerify with PKCS1 / PSS(salt=digest length) /
-// ECDSA raw r||s converted to DER ("jwt_bad_signature").
+// ECDSA raw r||s converted to DER / Ed25519 ("jwt_bad_signature").
 Result<void> verify_jws_signature(const Jws& jws, const Jwk& key);
 // parse + select + verify in one call, returning the payload.
 Result<Jws> verify_jwt(std::string_view compact, const std::vector<Jwk>& keys);

@@ -49,6 +49,7 @@ std::string curve_of(const PKey& key) {
 }
 
 const EVP_MD* md_for(const std::string& alg) {
+  if (alg == "EdDSA") return nullptr;  // one-shot scheme: no separate digest
   const std::string bits = alg.substr(2);
   if (bits == "256") return EVP_sha256();
   if (bits == "384") return EVP_sha384();
@@ -85,6 +86,12 @@ PKey make_ec_key(const std::string& crv) {
   return own(EVP_EC_gen(group), "EC keygen");
 }
 
+PKey make_okp_key(const std::string& crv) {
+  const char* type = crv == "Ed25519" ? "ED25519" : crv == "Ed448" ? "ED448" : nullptr;
+  if (!type) fail("unknown OKP curve " + crv);
+  return own(EVP_PKEY_Q_keygen(nullptr, nullptr, type), "OKP keygen");
+}
+
 const PKey& rsa_key() {
   static const PKey key = make_rsa_key();
   return key;
@@ -99,6 +106,14 @@ const PKey& ec256_key() {
 }
 const PKey& ec384_key() {
   static const PKey key = make_ec_key("P-384");
+  return key;
+}
+const PKey& ec521_key() {
+  static const PKey key = make_ec_key("P-521");
+  return key;
+}
+const PKey& ed25519_key() {
+  static const PKey key = make_okp_key("Ed25519");
   return key;
 }
 
@@ -116,6 +131,18 @@ json jwk_json(const PKey& key, const std::string& kid, const std::string& alg) {
       jwk["crv"] = curve_of(key);
       jwk["x"] = base64url_encode(bn_bytes(key, OSSL_PKEY_PARAM_EC_PUB_X, size));
       jwk["y"] = base64url_encode(bn_bytes(key, OSSL_PKEY_PARAM_EC_PUB_Y, size));
+      break;
+    }
+    case EVP_PKEY_ED25519:
+    case EVP_PKEY_ED448: {
+      std::size_t len = 0;
+      if (EVP_PKEY_get_raw_public_key(key.get(), nullptr, &len) != 1) fail("raw public key size");
+      std::string x(len, '\0');
+      if (EVP_PKEY_get_raw_public_key(key.get(), reinterpret_cast<unsigned char*>(x.data()), &len) != 1)
+        fail("raw public key");
+      jwk["kty"] = "OKP";
+      jwk["crv"] = EVP_PKEY_get_base_id(key.get()) == EVP_PKEY_ED25519 ? "Ed25519" : "Ed448";
+      jwk["x"] = base64url_encode(x);
       break;
     }
     default:

@@ -24,21 +24,26 @@ using PKey = std::shared_ptr<EVP_PKEY>;
 
 // A fresh RSA key pair (slow: tens of milliseconds for 2048 bits).
 PKey make_rsa_key(int bits = 2048);
-// A fresh EC key pair on "P-256" or "P-384".
+// A fresh EC key pair on "P-256", "P-384" or "P-521".
 PKey make_ec_key(const std::string& crv = "P-256");
+// A fresh Edwards-curve key pair: "Ed25519" or "Ed448".
+PKey make_okp_key(const std::string& crv = "Ed25519");
 
 // Keys generated once per test process and shared: use these unless a test needs a distinct key.
 const PKey& rsa_key();     // RSA 2048
 const PKey& rsa_key2();    // another RSA 2048 (for "signed by someone else")
 const PKey& ec256_key();   // EC P-256
 const PKey& ec384_key();   // EC P-384
+const PKey& ec521_key();   // EC P-521
+const PKey& ed25519_key(); // OKP Ed25519
 
-// The public JWK of key: RSA {kty,n,e} or EC {kty,crv,x,y}, plus kid, "use":"sig", and alg if non-empty.
+// The public JWK of key: RSA {kty,n,e}, EC {kty,crv,x,y} or OKP {kty,crv,x}, plus kid, "use":"sig", and alg if non-empty.
 nlohmann::json jwk_json(const PKey& key, const std::string& kid, const std::string& alg = "");
 // {"keys":[...]} as text, ready to be served as a JWKS document.
 std::string jwks_json(const std::vector<nlohmann::json>& jwks);
 
-// Compact JWS of header and payload signed with key. alg: RS256/384/512, PS256/384/512, ES256/384/512.
+// Compact JWS of header and payload signed with key. alg: RS256/384/512, PS256/384/512, ES256/384/512, EdDSA
+// (with an Ed25519 or Ed448 key).
 // The header is used as given, with "alg" added when it has none (so tests can also lie about alg).
 std::string sign_jwt(nlohmann::json header, const nlohmann::json& payload, const PKey& key, const std::string& alg);
 // Compact JWS with an HMAC signature (HS256/384/512) keyed by `secret`: for alg-confusion attack tests.
