@@ -61,6 +61,11 @@ $(BUILD)/hello.fcgi: tests/bench/hello.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -o $@ $< -lfcgi
 
+# Starts a program on a listening unix socket at fd 3 with LISTEN_FDS/LISTEN_PID, as systemd would.
+$(BUILD)/listen_exec: tests/listen/listen_exec.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Wshadow -o $@ $<
+
 $(BUILD)/hello_cgi: tests/bench/hello_cgi.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -o $@ $<
@@ -90,7 +95,7 @@ unit: $(BUILD)/kinde_tests
 	$(BUILD)/kinde_tests --log_level=test_suite --report_level=short
 
 test check: deps
-	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/kinde_tests fuzz-replay-build
+	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/kinde_tests $(BUILD)/listen_exec fuzz-replay-build
 	@bash tests/run-all.sh
 
 run: deps all
