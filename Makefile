@@ -105,12 +105,26 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" build-asan/kinde_tests build-asan/kinde.fcgi
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/kinde_tests --report_level=short
 
+# make install: the binary, templates, static files, man page and documentation, all under $(PREFIX)
+# (nothing outside it). share/doc/kinde-fcgi/examples/ holds the system files with this PREFIX's
+# paths, to copy into place by hand: the systemd units, the Apache and nginx snippets, the cron.d
+# entry and a kinde.conf for /etc/kinde-fcgi/. make deb installs with PREFIX=/usr and puts them there.
+EXAMPLES     := $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi/examples
+SYSTEM_FILES := systemd/kinde-fcgi.socket systemd/kinde-fcgi.service apache2/conf-available/kinde-fcgi.conf \
+                nginx/snippets/kinde-fcgi.conf cron.d/kinde-fcgi
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/kinde-fcgi $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi
+	install -d $(DESTDIR)$(PREFIX)/lib/kinde-fcgi $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BUILD)/kinde.fcgi $(DESTDIR)$(PREFIX)/lib/kinde-fcgi/kinde.fcgi
 	cp -R templates/. $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates/
 	cp -R htdocs/. $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs/
 	install -m 0644 etc/kinde.conf.example apache-conf/kinde-fcgi.conf apache-conf/htaccess.example etc/lighttpd.conf README.md $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi/
+	install -m 0644 docs/kinde.fcgi.8 $(DESTDIR)$(PREFIX)/share/man/man8/kinde.fcgi.8
+	@for f in $(SYSTEM_FILES); do \
+	  install -d $(EXAMPLES)/$$(dirname $$f) && \
+	  sed -e 's|/usr/lib/kinde-fcgi|$(PREFIX)/lib/kinde-fcgi|g' -e 's|/usr/share/kinde-fcgi|$(PREFIX)/share/kinde-fcgi|g' \
+	    etc/$$f > $(EXAMPLES)/$$f && chmod 0644 $(EXAMPLES)/$$f && echo "installed $(EXAMPLES)/$$f" || exit 1; \
+	done
+	bash scripts/installed-conf.sh $(PREFIX) > $(EXAMPLES)/kinde.conf && chmod 0644 $(EXAMPLES)/kinde.conf
 
 # Static analysis: findings fail the target; false positives are suppressed inline with a reason.
 lint:
