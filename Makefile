@@ -16,7 +16,7 @@ LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
 TEST_SRC := tests/main.cpp $(sort $(wildcard tests/unit/*.cpp))
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o)
 
-.PHONY: all deps test check unit integration e2e run install asan clean bench fuzz soak lint help
+.PHONY: all deps test check unit integration e2e run install asan clean bench fuzz soak lint help deb deb-test
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kinde.fcgi
@@ -32,6 +32,9 @@ help:
 	@echo "make fuzz-replay  the committed fuzz corpora under ASan/UBSan (part of make test)"
 	@echo "make lint       cppcheck and clang-tidy-14 (.clang-tidy) over src/"
 	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX)"
+	@echo "make deb        build/kinde-fcgi_<version>_<arch>.deb (DEB_VERSION=... for another version); lintian if installed"
+	@echo "make deb-test   NEEDS ROOT, CHANGES THIS SYSTEM: installs, upgrades, removes and purges the package,"
+	@echo "                starts the system's Apache on a loopback port; not part of make test"
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -117,6 +120,7 @@ install: all
 	install -m 0755 $(BUILD)/kinde.fcgi $(DESTDIR)$(PREFIX)/lib/kinde-fcgi/kinde.fcgi
 	cp -R templates/. $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates/
 	cp -R htdocs/. $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs/
+	find $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs -name .gitignore -delete
 	install -m 0644 etc/kinde.conf.example apache-conf/kinde-fcgi.conf apache-conf/htaccess.example etc/lighttpd.conf README.md $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi/
 	install -m 0644 docs/kinde.fcgi.8 $(DESTDIR)$(PREFIX)/share/man/man8/kinde.fcgi.8
 	@for f in $(SYSTEM_FILES); do \
@@ -125,6 +129,16 @@ install: all
 	    etc/$$f > $(EXAMPLES)/$$f && chmod 0644 $(EXAMPLES)/$$f && echo "installed $(EXAMPLES)/$$f" || exit 1; \
 	done
 	bash scripts/installed-conf.sh $(PREFIX) > $(EXAMPLES)/kinde.conf && chmod 0644 $(EXAMPLES)/kinde.conf
+
+# make deb: the Debian package from make install PREFIX=/usr (scripts/deb/build.sh says how).
+deb: deps all
+	@bash scripts/deb/build.sh
+
+# make deb-test (never part of make test; root only; changes the system): builds the package and a
+# rebuild with a higher version, and installs, signs in through the system's Apache, upgrades,
+# removes and purges, checking what is left at each step (scripts/deb/test.sh).
+deb-test: deps all $(BUILD)/listen_exec
+	@bash scripts/deb/test.sh
 
 # Static analysis: findings fail the target; false positives are suppressed inline with a reason.
 lint:
