@@ -152,4 +152,4 @@ include tests/fuzz/fuzz.mk
 clean:
 	rm -rf build build-asan build-bench build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
