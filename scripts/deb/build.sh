@@ -35,8 +35,13 @@ arch=$(dpkg --print-architecture)
 top_version=$(dpkg-parsechangelog -l "$HERE/changelog" -S Version)
 version=${DEB_VERSION:-$top_version}
 maintainer=$(dpkg-parsechangelog -l "$HERE/changelog" -S Maintainer)
-# File dates in the package: the changelog's (reproducible builds).
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(dpkg-parsechangelog -l "$HERE/changelog" -S Timestamp)}
+# File dates in the package: the changelog's (reproducible builds); a rebuild under another version
+# gets a changelog entry of its own, dated now.
+if [ "$version" = "$top_version" ]; then
+  export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(dpkg-parsechangelog -l "$HERE/changelog" -S Timestamp)}
+else
+  export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(date +%s)}
+fi
 
 stage="$ROOT/$BUILD/deb/${package}_${version}_${arch}"
 rm -rf "$stage"
