@@ -202,8 +202,16 @@ COOKIE=$(sed -n 's/.*"cookie":"\([^"]*\)".*/\1/p' "$TMP/signin.json")
 check "/kinde/api/me with the session cookie: alice" me "$COOKIE"
 check "the session is a file in $SESSIONS owned by www-data" \
   sh -c "find $SESSIONS -mindepth 2 -type f -user www-data | grep -q ."
-check "the app's processes under mod_fcgid run as www-data" \
-  sh -c "ps -o user=,args= -C kinde.fcgi | tee /dev/stderr | grep -q '^www-data *$BIN' && ! ps -o user= -C kinde.fcgi | grep -vq www-data"
+# users_of PATTERN: the users of the processes whose command line starts with PATTERN (printed);
+# fails when there is none. Other kinde.fcgi processes on the machine (other tests) do not count.
+users_of() {
+  local pids
+  pids=$(pgrep -d, -f "^$1") || { echo "no process matches ^$1"; return 1; }
+  ps -o user=,pid=,args= -p "$pids"
+  ps -o user= -p "$pids" | sort -u > "$TMP/users"
+}
+fcgid_as_www_data() { users_of "$BIN" && [ "$(cat "$TMP/users")" = www-data ]; }
+check "the app's processes under mod_fcgid run as www-data" fcgid_as_www_data
 cron_job() {
   local line
   line=$(grep -E '^[0-9*]' /etc/cron.d/$PKG | head -n 1)
@@ -233,7 +241,9 @@ socket_activated() {
   for _ in $(seq 1 100); do fcgi "$sock" /healthz 2>/dev/null | grep -q '^ok' && break; sleep 0.1; done
   local served=0 status=1
   fcgi "$sock" /api/me "$COOKIE" | tee /dev/stderr | grep -q '"email":"alice@example.com"' && served=1
-  ps -o user=,pid=,ppid=,args= -C kinde.fcgi | grep -v "^www-data .* $BIN" >&2 && served=0  # all as www-data
+  # The supervisor and both workers, all as www-data.
+  users_of "$BIN --workers" >&2 && [ "$(cat "$TMP/users")" = www-data ] &&
+    [ "$(pgrep -c -f "^$BIN --workers")" = 3 ] || served=0
   kill -TERM "$APP_PID"
   wait "$APP_PID"
   status=$?
