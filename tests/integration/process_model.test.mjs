@@ -121,7 +121,8 @@ describe('systemd socket activation (socket at fd 3, LISTEN_FDS=1, LISTEN_PID), 
       assert.match(sock ?? '', /^socket:\[\d+\]$/, 'the supervisor holds the socket at fd 0');
       for (const w of workers) {
         assert.equal(fdTarget(w, 0), sock, `worker ${w} accepts on the same socket at fd 0`);
-        assert.equal(fdTarget(w, 3), null, `worker ${w} no longer holds fd 3`);
+        // fd 3 was closed after the move (the number may since hold some other file, not the socket).
+        assert.notEqual(fdTarget(w, 3), sock, `worker ${w} still holds the socket at fd 3 too`);
       }
       const env = (pid) => spawnSync('cat', [`/proc/${pid}/environ`], { encoding: 'utf8' }).stdout;
       assert.match(env(app.pid), /LISTEN_FDS=1/, 'the supervisor was started with LISTEN_FDS');
