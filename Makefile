@@ -16,7 +16,7 @@ LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
 TEST_SRC := tests/main.cpp $(sort $(wildcard tests/unit/*.cpp))
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o)
 
-.PHONY: all deps test check unit integration e2e run install asan clean bench fuzz soak lint help interop
+.PHONY: all deps test check unit integration e2e run install asan clean bench fuzz soak lint help interop deb deb-test
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kinde.fcgi
@@ -33,6 +33,9 @@ help:
 	@echo "make lint       cppcheck and clang-tidy-14 (.clang-tidy) over src/"
 	@echo "make interop    the browser flow against private glewlwyd and LemonLDAP::NG instances (build/interop/)"
 	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX)"
+	@echo "make deb        build/kinde-fcgi_<version>_<arch>.deb (DEB_VERSION=... for another version); lintian if installed"
+	@echo "make deb-test   NEEDS ROOT, CHANGES THIS SYSTEM: installs, upgrades, removes and purges the package,"
+	@echo "                starts the system's Apache on a loopback port; not part of make test"
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -61,6 +64,11 @@ bench: deps
 $(BUILD)/hello.fcgi: tests/bench/hello.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -o $@ $< -lfcgi
+
+# Starts a program on a listening unix socket at fd 3 with LISTEN_FDS/LISTEN_PID, as systemd would.
+$(BUILD)/listen_exec: tests/listen/listen_exec.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Wshadow -o $@ $<
 
 $(BUILD)/hello_cgi: tests/bench/hello_cgi.c
 	@mkdir -p $(dir $@)
@@ -100,7 +108,7 @@ unit: $(BUILD)/kinde_tests
 	$(BUILD)/kinde_tests --log_level=test_suite --report_level=short
 
 test check: deps
-	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/kinde_tests fuzz-replay-build
+	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/kinde_tests $(BUILD)/listen_exec fuzz-replay-build
 	@bash tests/run-all.sh
 
 run: deps all
@@ -110,12 +118,37 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" build-asan/kinde_tests build-asan/kinde.fcgi
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/kinde_tests --report_level=short
 
+# make install: the binary, templates, static files, man page and documentation, all under $(PREFIX)
+# (nothing outside it). share/doc/kinde-fcgi/examples/ holds the system files with this PREFIX's
+# paths, to copy into place by hand: the systemd units, the Apache and nginx snippets, the cron.d
+# entry and a kinde.conf for /etc/kinde-fcgi/. make deb installs with PREFIX=/usr and puts them there.
+EXAMPLES     := $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi/examples
+SYSTEM_FILES := systemd/kinde-fcgi.socket systemd/kinde-fcgi.service apache2/conf-available/kinde-fcgi.conf \
+                nginx/snippets/kinde-fcgi.conf cron.d/kinde-fcgi
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/kinde-fcgi $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi
+	install -d $(DESTDIR)$(PREFIX)/lib/kinde-fcgi $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BUILD)/kinde.fcgi $(DESTDIR)$(PREFIX)/lib/kinde-fcgi/kinde.fcgi
 	cp -R templates/. $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates/
 	cp -R htdocs/. $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs/
+	find $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs -name .gitignore -delete
 	install -m 0644 etc/kinde.conf.example apache-conf/kinde-fcgi.conf apache-conf/htaccess.example etc/lighttpd.conf README.md $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi/
+	install -m 0644 docs/kinde.fcgi.8 $(DESTDIR)$(PREFIX)/share/man/man8/kinde.fcgi.8
+	@for f in $(SYSTEM_FILES); do \
+	  install -d $(EXAMPLES)/$$(dirname $$f) && \
+	  sed -e 's|/usr/lib/kinde-fcgi|$(PREFIX)/lib/kinde-fcgi|g' -e 's|/usr/share/kinde-fcgi|$(PREFIX)/share/kinde-fcgi|g' \
+	    etc/$$f > $(EXAMPLES)/$$f && chmod 0644 $(EXAMPLES)/$$f && echo "installed $(EXAMPLES)/$$f" || exit 1; \
+	done
+	bash scripts/installed-conf.sh $(PREFIX) > $(EXAMPLES)/kinde.conf && chmod 0644 $(EXAMPLES)/kinde.conf
+
+# make deb: the Debian package from make install PREFIX=/usr (scripts/deb/build.sh says how).
+deb: deps all
+	@bash scripts/deb/build.sh
+
+# make deb-test (never part of make test; root only; changes the system): builds the package and a
+# rebuild with a higher version, and installs, signs in through the system's Apache, upgrades,
+# removes and purges, checking what is left at each step (scripts/deb/test.sh).
+deb-test: deps all $(BUILD)/listen_exec
+	@bash scripts/deb/test.sh
 
 # Static analysis: findings fail the target; false positives are suppressed inline with a reason.
 lint:
@@ -129,4 +162,4 @@ include tests/fuzz/fuzz.mk
 clean:
 	rm -rf build build-asan build-bench build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

@@ -10,6 +10,7 @@ packages=(
   libfcgi-dev libcgicc-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libmstch-dev
   libboost-test-dev libhiredis-dev
   lighttpd apache2 libapache2-mod-fcgid redis-server
+  spawn-fcgi libfcgi-bin
   chromium wrk valgrind curl ca-certificates procps psmisc
 )
 need_node=0

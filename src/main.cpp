@@ -10,6 +10,7 @@
 #include <string>
 
 #include "app/runtime.hpp"
+#include "util/listener.hpp"
 #include "util/log.hpp"
 
 extern char** environ;
@@ -100,25 +101,71 @@ void serve_cgi(Runtime* rt, const std::string& config_problem) {
 }
 
 void usage() {
-  std::puts("usage: kinde.fcgi [--check-config | --gc-sessions | --help]\n"
+  std::puts("usage: kinde.fcgi [--workers N | --check-config | --gc-sessions | --help]\n"
             "  Started by a FastCGI server it serves FastCGI; started as CGI it serves one request.\n"
+            "  A socket from systemd (LISTEN_FDS) or spawn-fcgi is served like a FastCGI server's.\n"
+            "  --workers N     serve with N worker processes (1-256) under one supervisor\n"
             "  --check-config  validate the configuration and reach the provider\n"
             "  --gc-sessions   remove every expired session file (for cron)\n"
             "  Configuration: $KINDE_CONFIG (default etc/kinde.conf), environment overrides.");
 }
 
+// "--workers N" or "--workers=N" at argv[i]: the count (1-256), 0 when malformed; advances i past N.
+int parse_workers(int argc, char** argv, int& i) {
+  std::string arg = argv[i];
+  std::string value;
+  if (arg.rfind("--workers=", 0) == 0) value = arg.substr(10);
+  else if (i + 1 < argc) value = argv[++i];
+  if (value.empty() || value.size() > 3 || value.find_first_not_of("0123456789") != std::string::npos) return 0;
+  int n = std::stoi(value);
+  return n >= 1 && n <= 256 ? n : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "--help" || mode == "-h") {
-    usage();
-    return 0;
+  std::string mode;
+  int workers = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      usage();
+      return 0;
+    }
+    if (arg == "--workers" || arg.rfind("--workers=", 0) == 0) {
+      workers = parse_workers(argc, argv, i);
+      if (workers == 0) {
+        std::fprintf(stderr, "kinde.fcgi: --workers takes a number of processes from 1 to 256\n");
+        return 2;
+      }
+    } else if ((arg == "--check-config" || arg == "--gc-sessions") && mode.empty()) {
+      mode = arg;
+    } else {
+      std::fprintf(stderr, "kinde.fcgi: unknown option %s\n", arg.c_str());
+      usage();
+      return 2;
+    }
   }
-  if (!mode.empty() && mode != "--check-config" && mode != "--gc-sessions") {
-    std::fprintf(stderr, "kinde.fcgi: unknown option %s\n", mode.c_str());
-    usage();
+  if (!mode.empty() && workers != 1) {
+    std::fprintf(stderr, "kinde.fcgi: --workers goes with serving, not with %s\n", mode.c_str());
     return 2;
+  }
+  if (mode.empty()) {
+    // systemd's socket becomes fd 0 before FCGX_IsCGI() looks there (spawn-fcgi puts it there already).
+    auto adopted = adopt_systemd_socket();
+    if (!adopted) {
+      std::fprintf(stderr, "kinde.fcgi: %s\n", adopted.error().detail.c_str());
+      return 1;
+    }
+    if (workers > 1) {
+      if (!is_listening_socket(0)) {
+        std::fprintf(stderr, "kinde.fcgi: --workers needs a listening socket on fd 0 (from systemd's "
+                             "kinde-fcgi.socket or spawn-fcgi); none was passed\n");
+        return 2;
+      }
+      // Each worker loads the configuration itself, so no session store or connection is shared.
+      if (run_workers(workers) == ProcessRole::supervisor_done) return 0;
+    }
   }
   EnvGetter env = real_env;
   bool explicit_path = real_env("KINDE_CONFIG").has_value();
