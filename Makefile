@@ -16,7 +16,7 @@ LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
 TEST_SRC := tests/main.cpp $(sort $(wildcard tests/unit/*.cpp))
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o)
 
-.PHONY: all deps test check unit integration e2e run install asan clean bench fuzz soak lint help interop deb deb-test
+.PHONY: all deps test check unit integration e2e run install asan clean bench bench-peers fuzz soak lint help interop deb deb-test
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kinde.fcgi
@@ -28,6 +28,7 @@ help:
 	@echo "make run        serve the app at http://127.0.0.1:8000/ (local provider without Kinde keys)"
 	@echo "make asan       the unit tests under AddressSanitizer and UBSan"
 	@echo "make bench      benchmarks against a bare FastCGI hello world"
+	@echo "make bench-peers  kinde-fcgi against mod_auth_openidc, Django and FastAPI (installs them)"
 	@echo "make fuzz       each libFuzzer target for FUZZ_SECONDS (60); FUZZ_MERGE=1 keeps new corpus"
 	@echo "make fuzz-replay  the committed fuzz corpora under ASan/UBSan (part of make test)"
 	@echo "make lint       cppcheck and clang-tidy-14 (.clang-tidy) over src/"
@@ -60,6 +61,15 @@ BENCH_BINS := kinde.fcgi hello.fcgi hello_cgi cgi_time bench_driver
 bench: deps
 	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" SAN= $(BENCH_BINS:%=build-bench/%)
 	@node tests/bench/run.mjs build-bench
+
+# make bench-peers (never part of make test): the peers a site would run instead (Apache +
+# mod_auth_openidc, Django + gunicorn, FastAPI + uvicorn; Debian packages, installed by
+# scripts/bench-peers-deps.sh) side by side with kinde-fcgi and the bare hello world, in one run;
+# the table goes to the terminal and build-bench/peers.json.
+bench-peers: deps
+	@scripts/bench-peers-deps.sh
+	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" SAN= build-bench/kinde.fcgi build-bench/hello.fcgi
+	@node tests/bench/peers.mjs build-bench
 
 $(BUILD)/hello.fcgi: tests/bench/hello.c
 	@mkdir -p $(dir $@)

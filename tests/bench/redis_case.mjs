@@ -7,16 +7,11 @@
 // tests/lib/cgi.mjs reads KINDE_FCGI_BIN when first imported: import this module after setting it.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { signIn } from '../lib/idp-client.mjs';
 import { startIdp } from '../lib/idp-process.mjs';
 import { redisCommand, startRedis } from '../lib/redis.mjs';
-import { freePort, startLighttpd } from '../lib/servers.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
+import { freePort } from '../lib/servers.mjs';
+import { check, signInToApp, startBenchLighttpd, summarize } from './common.mjs';
 
 // measureRedisCase({buildDir, wrk, procs, rounds, user, userName, log}) -> {rps, p50_ms, p99_ms,
 // errors, runs, store}. wrk(base, c) is the runner's wrk helper (one run of case c against base,
@@ -37,10 +32,8 @@ export async function measureRedisCase({ buildDir, wrk, procs = 2, rounds = 2, u
       IDP_ACCESS_TTL: '86400', IDP_ID_TTL: '86400',
     });
     redis = await startRedis();
-    const configText = readFileSync(path.join(here, 'lighttpd.conf'), 'utf8')
-      .replaceAll('@HELLO_BIN@', path.join(buildDir, 'hello.fcgi'));
-    server = await startLighttpd({
-      port, procs, configText,
+    server = await startBenchLighttpd({
+      buildDir, port, procs,
       appEnv: {
         KINDE_ISSUER_URL: idp.issuer, KINDE_AUDIENCE: `${idp.issuer}/api`, KINDE_LOG_LEVEL: 'info',
         KINDE_SESSION_STORE: redis.url,
@@ -50,34 +43,20 @@ export async function measureRedisCase({ buildDir, wrk, procs = 2, rounds = 2, u
     });
     log(`redis case: lighttpd on ${base}, ${redis.url}, provider ${idp.issuer}`);
 
-    const signed = await signIn(base, user);
-    if (signed.status !== 200 || !signed.body.includes(userName)) {
-      throw new Error(`redis case: sign-in did not end on the signed-in page (${signed.status} at ${signed.finalUrl})`);
-    }
-    const cookieValue = signed.cookies.kinde_fcgi_session;
-    if (!cookieValue) throw new Error(`redis case: no session cookie after sign-in: ${signed.cookieHeader}`);
+    const cookieValue = await signInToApp(base, user, userName, 'redis case');
     const c = { id: 'home_signed_in_redis', path: '/', headers: { Cookie: `kinde_fcgi_session=${cookieValue}` } };
 
     // The session must really be in Redis, not silently in the file store.
     const keys = await redisCommand(redis.port, ['DBSIZE']);
     if (!/^:[1-9]\d*$/.test(keys)) throw new Error(`redis case: no keys in Redis after sign-in (DBSIZE ${keys})`);
-    const res = await fetch(base + c.path, { headers: c.headers, redirect: 'manual', signal: AbortSignal.timeout(10000) });
-    const body = await res.text();
-    if (res.status !== 200 || !body.includes(userName)) {
-      throw new Error(`redis case: GET / with the cookie answered ${res.status} without "${userName}":\n${body.slice(0, 400)}`);
-    }
+    await check(base, { ...c, expect: userName });
 
     const runs = [];
     for (let round = 1; round <= rounds; round += 1) {
       log(`round ${round}: home, signed in (Redis)`);
       runs.push(await wrk(base, c));
     }
-    const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    return {
-      store: 'redis', rps: mean(runs.map((r) => r.rps)), p50_ms: mean(runs.map((r) => r.p50_ms)),
-      p99_ms: Math.max(...runs.map((r) => r.p99_ms)),
-      errors: runs.reduce((a, r) => a + r.non2xx + r.socket_errors, 0), runs,
-    };
+    return { store: 'redis', ...summarize(runs) };
   } finally {
     if (server) await server.stop();
     if (redis) await redis.dispose();

@@ -16,7 +16,6 @@
 // BENCH_SKIP (comma list of: redis, cgi, callgrind, memory, sessions). redis: case 4 again with the
 // sessions on Redis, a second app instance (tests/bench/redis_case.mjs).
 
-import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,20 +26,14 @@ const root = path.resolve(here, '../..');
 const build = path.resolve(root, process.argv[2] ?? 'build-bench');
 // tests/lib/cgi.mjs reads the binary's path when it is imported: set it first.
 process.env.KINDE_FCGI_BIN = path.join(build, 'kinde.fcgi');
-const { startLighttpd, freePort } = await import('../lib/servers.mjs');
+const { freePort } = await import('../lib/servers.mjs');
 const { startIdp } = await import('../lib/idp-process.mjs');
-const { signIn, clientCredentialsToken } = await import('../lib/idp-client.mjs');
+const { clientCredentialsToken } = await import('../lib/idp-client.mjs');
+const {
+  CONNECTIONS, DURATION, THREADS, check, finish, fmt, have, log, machine: describeMachine, mean,
+  measureInterleaved, num, parseWrk, run, signInToApp, startBenchLighttpd, summarize, wrk,
+} = await import('./common.mjs');
 
-const num = (name, fallback) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`);
-  return n;
-};
-const DURATION = num('BENCH_DURATION', 5);
-const CONNECTIONS = num('BENCH_CONNECTIONS', 32);
-const THREADS = num('BENCH_THREADS', 2);
 const CGI_RUNS = num('BENCH_CGI_RUNS', 200);
 const MEMORY_REQUESTS = num('BENCH_MEMORY_REQUESTS', 100000);
 const SESSIONS = num('BENCH_SESSIONS', 100000);
@@ -54,77 +47,6 @@ const TARGETS = {
   home_signed_in: 0.70, items_session: 0.80, items_bearer: 0.70, p99_ms: 10,
   cgi_ratio: 3, rss_kb: 12 * 1024, sessions_cost: 0.10,
 };
-
-function have(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-function run(cmd, args, { env = {}, timeoutMs = 600000 } = {}) {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`${cmd} ${args.slice(0, 3).join(' ')} failed: ${err.message}\n${stderr}`));
-        else resolve({ stdout, stderr });
-      });
-  });
-}
-
-const log = (...a) => console.error('bench:', ...a);
-
-// "1.23ms" -> 1.23 (milliseconds)
-function toMs(text) {
-  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
-  if (!m) throw new Error(`unexpected wrk latency ${text}`);
-  const v = Number(m[1]);
-  return { us: v / 1000, ms: v, s: v * 1000, m: v * 60000 }[m[2]];
-}
-
-function parseWrk(out) {
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-  const p50 = /^\s+50%\s+(\S+)/m.exec(out);
-  const p99 = /^\s+99%\s+(\S+)/m.exec(out);
-  const total = /(\d+) requests in/.exec(out);
-  if (!rps || !p50 || !p99 || !total) throw new Error(`cannot read wrk output:\n${out}`);
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  return {
-    rps: Number(rps[1]), p50_ms: toMs(p50[1]), p99_ms: toMs(p99[1]), requests: Number(total[1]),
-    non2xx: non2xx ? Number(non2xx[1]) : 0,
-    socket_errors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
-  };
-}
-
-async function wrk(base, c, { duration = DURATION } = {}) {
-  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${duration}s`, '--latency'];
-  for (const [k, v] of Object.entries(c.headers ?? {})) args.push('-H', `${k}: ${v}`);
-  args.push(base + c.path);
-  const { stdout } = await run('wrk', args, { timeoutMs: (duration + 30) * 1000 });
-  const r = parseWrk(stdout);
-  if (r.non2xx || r.socket_errors) log(`warning: ${c.id}: ${r.non2xx} non-2xx responses, ${r.socket_errors} socket errors`);
-  return r;
-}
-
-// One request as a check that the case answers what it should (status 200 and a marker in the body).
-async function check(base, c) {
-  const res = await fetch(base + c.path, { headers: c.headers ?? {}, redirect: 'manual',
-    signal: AbortSignal.timeout(10000) });
-  const body = await res.text();
-  if (res.status !== 200 || !body.includes(c.expect)) {
-    throw new Error(`case ${c.id} (${c.path}) answered ${res.status} without "${c.expect}":\n${body.slice(0, 400)}`);
-  }
-}
-
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-
-function summarize(runs) {
-  return {
-    rps: mean(runs.map((r) => r.rps)),
-    p50_ms: mean(runs.map((r) => r.p50_ms)),
-    p99_ms: Math.max(...runs.map((r) => r.p99_ms)),  // the worse of the runs
-    errors: runs.reduce((a, r) => a + r.non2xx + r.socket_errors, 0),
-    runs,
-  };
-}
 
 // Process ids whose executable is exactly exe.
 function pidsOf(exe) {
@@ -150,19 +72,6 @@ function callgrindTotal(file) {
   return Number(m[1]);
 }
 
-function machine() {
-  const cpus = os.cpus();
-  return {
-    date: new Date().toISOString(), host: os.hostname(), cpus: cpus.length, cpu_model: cpus[0]?.model ?? '?',
-    kernel: `${os.type()} ${os.release()}`, memory_gb: Math.round(os.totalmem() / 2 ** 30 * 10) / 10,
-    load_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    lighttpd: spawnSync('lighttpd', ['-v'], { encoding: 'utf8' }).stdout.trim().split('\n')[0],
-    wrk: 'wrk ' + (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split(' ')[1] ?? '?'),
-    settings: { duration_s: DURATION, connections: CONNECTIONS, threads: THREADS, procs: PROCS },
-  };
-}
-
-const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
 const pass = (ok) => (ok === null || ok === undefined ? 'n/a' : ok ? 'met' : 'NOT met');
 
 async function main() {
@@ -172,7 +81,7 @@ async function main() {
   for (const bin of ['kinde.fcgi', 'hello.fcgi', 'hello_cgi', 'cgi_time', 'bench_driver']) {
     if (!existsSync(path.join(build, bin))) throw new Error(`${build}/${bin} is missing: run 'make bench'`);
   }
-  const result = { machine: machine(), targets: TARGETS };
+  const result = { machine: describeMachine({ settings: { procs: PROCS } }), targets: TARGETS };
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const idp = await startIdp({
@@ -185,22 +94,15 @@ async function main() {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'kfcgi-bench-'));
   try {
     const audience = `${idp.issuer}/api`;
-    const configText = readFileSync(path.join(here, 'lighttpd.conf'), 'utf8')
-      .replaceAll('@HELLO_BIN@', path.join(build, 'hello.fcgi'));
-    server = await startLighttpd({
-      port, procs: PROCS, configText,
+    server = await startBenchLighttpd({
+      buildDir: build, port, procs: PROCS,
       appEnv: { KINDE_ISSUER_URL: idp.issuer, KINDE_AUDIENCE: audience, KINDE_LOG_LEVEL: 'info' },
     });
     const appConfig = path.join(server.runDir, 'kinde.conf');
     const sessionDir = path.join(server.runDir, 'sessions');
     log(`lighttpd on ${base}, provider ${idp.issuer}, run dir ${server.runDir}`);
 
-    const signed = await signIn(base, USER);
-    if (signed.status !== 200 || !signed.body.includes(USER_NAME)) {
-      throw new Error(`sign-in did not end on the signed-in page (${signed.status} at ${signed.finalUrl})`);
-    }
-    const cookieValue = signed.cookies.kinde_fcgi_session;
-    if (!cookieValue) throw new Error(`no session cookie after sign-in: ${signed.cookieHeader}`);
+    const cookieValue = await signInToApp(base, USER, USER_NAME);
     const cookie = `kinde_fcgi_session=${cookieValue}`;
     log('signed in; getting a machine token');
     const bearer = await clientCredentialsToken(idp.issuer, M2M.id, M2M.secret, audience);
@@ -220,15 +122,9 @@ async function main() {
     log('every case answers as expected');
 
     // ---- throughput: every case twice, interleaved ----
-    const runs = Object.fromEntries(cases.map((c) => [c.id, []]));
-    for (let round = 1; round <= 2; round += 1) {
-      for (const c of cases) {
-        log(`round ${round}: ${c.name}`);
-        runs[c.id].push(await wrk(base, c));
-      }
-    }
+    const measured = await measureInterleaved(cases.map((c) => ({ ...c, base })));
     const table = {};
-    for (const c of cases) table[c.id] = { name: c.name, path: c.path, ...summarize(runs[c.id]) };
+    for (const c of cases) table[c.id] = { name: c.name, path: c.path, ...measured[c.id] };
     const helloRps = table.hello.rps;
     for (const c of cases) table[c.id].ratio_to_hello = table[c.id].rps / helloRps;
     result.cases = table;
@@ -348,7 +244,7 @@ async function main() {
       };
     }
 
-    result.machine.load_at_end = os.loadavg().map((x) => Math.round(x * 100) / 100);
+    finish(result.machine);
     result.verdict = verdict(result);
     writeFileSync(path.join(build, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
     console.log(render(result));

@@ -3,6 +3,9 @@
 // handling to get through the provider's sign-in form and its auto-submitting
 // logout / form_post pages.
 
+import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+
 // Cookies are kept per host:port (unlike browsers, which ignore the port), so
 // the app's cookies and the provider's stay apart even on one 127.0.0.1.
 export class CookieJar {
@@ -132,9 +135,11 @@ function isAutoSubmitPage(html) {
   return /<script>[^<]*(document\.forms\[0\]\.submit\(\)|\.submit\(\))[^<]*<\/script>/i.test(html);
 }
 
-// request(url, jar, {method, form, headers}) -> Response (body unread), one
-// hop: cookies sent from and stored into jar, redirects not followed.
-export async function request(url, jar, { method = 'GET', form, headers = {} } = {}) {
+// request(url, jar, {method, form, headers, navigate}) -> Response (body
+// unread), one hop: cookies sent from and stored into jar, redirects not
+// followed. navigate: send it as a browser's top-level navigation (see
+// navigation()) instead of through fetch.
+export async function request(url, jar, { method = 'GET', form, headers = {}, navigate = false } = {}) {
   const h = { ...headers };
   const cookie = jar.headerFor(url);
   if (cookie) h.cookie = cookie;
@@ -143,16 +148,55 @@ export async function request(url, jar, { method = 'GET', form, headers = {} } =
     body = new URLSearchParams(form).toString();
     h['content-type'] = 'application/x-www-form-urlencoded';
   }
-  const response = await fetch(url, { method, headers: h, body, redirect: 'manual' });
+  const response = navigate
+    ? await navigation(url, { method, headers: h, body })
+    : await fetch(url, { method, headers: h, body, redirect: 'manual' });
   jar.storeFrom(url, response);
   return response;
+}
+
+// navigation(url, {method, headers, body}) -> Response: one plain-HTTP request
+// with the headers of a browser's top-level navigation (Accept: text/html,
+// Sec-Fetch-Mode: navigate, Sec-Fetch-Dest: document). Some relying parties
+// (mod_auth_openidc) start a sign-in only for such requests and answer 401 to
+// anything else; fetch always sends Sec-Fetch-Mode: cors, so this uses
+// node:http. 10 s timeout.
+function navigation(url, { method, headers, body }) {
+  const u = new URL(url);
+  if (u.protocol !== 'http:') throw new Error(`navigation() speaks plain HTTP only: ${url}`);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(u, {
+      method,
+      headers: {
+        accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+        'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', 'user-agent': 'kinde-fcgi-tests',
+        ...headers,
+      },
+      timeout: 10000,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const h = new Headers();
+        for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+        const noBody = [204, 205, 304].includes(res.statusCode);
+        resolve(new Response(noBody ? null : Buffer.concat(chunks), { status: res.statusCode, headers: h }));
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within 10 s`)));
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
 }
 
 // browse(url, jar, opts) -> {url, status, headers, body, hops}: follows
 // redirects and auto-submitting form pages until a page that needs a human
 // (or an error) is reached. opts: method, form (first request only),
-// maxHops (default 20), stopAt(url) -> true to stop before requesting url.
-export async function browse(url, jar, { method = 'GET', form, maxHops = 20, stopAt } = {}) {
+// maxHops (default 20), stopAt(url) -> true to stop before requesting url,
+// navigate (every hop as a browser navigation, see request()).
+export async function browse(url, jar, { method = 'GET', form, maxHops = 20, stopAt, navigate = false } = {}) {
   let current = url;
   let currentMethod = method;
   let currentForm = form;
@@ -162,7 +206,7 @@ export async function browse(url, jar, { method = 'GET', form, maxHops = 20, sto
       return { url: current, status: 0, headers: new Headers(), body: '', hops, stopped: true };
     }
     hops.push(`${currentMethod} ${current}`);
-    const response = await request(current, jar, { method: currentMethod, form: currentForm });
+    const response = await request(current, jar, { method: currentMethod, form: currentForm, navigate });
     const location = response.headers.get('location');
     if (response.status >= 300 && response.status < 400 && location) {
       await response.arrayBuffer();
@@ -201,18 +245,35 @@ function loginFormIn(html) {
   return parseForms(html).find((f) => f.inputs.some(([n]) => n === 'login'));
 }
 
-// signIn(appBaseUrl, login, {path, password, jar, query}) ->
+// signIn(appBaseUrl, login, {path, password, jar, navigate}) ->
 //   {cookieHeader, finalUrl, cookies, status, body, jar}
 // GETs the app's login URL (appBaseUrl + path), follows redirects to the
 // provider, submits its sign-in form as `login`, follows redirects back
 // through the app's callback to wherever the app sends the browser.
 // cookieHeader / cookies are the cookies the app (appBaseUrl's host:port)
-// set; status and body are those of the final page.
+// set; status and body are those of the final page. navigate: every hop as a
+// browser navigation (see request()).
 export async function signIn(appBaseUrl, login, {
-  path = '/login', password = 'any password', jar = new CookieJar(),
+  path = '/login', password = 'any password', jar = new CookieJar(), navigate = false,
 } = {}) {
   const start = new URL(path, withSlash(appBaseUrl)).href;
-  const page = await browse(start, jar);
+  const page = await browse(start, jar, { navigate });
+  const done = await submitSignInForm(page, jar, login, password, { navigate });
+  const cookies = jar.cookiesByName(appBaseUrl);
+  return {
+    cookieHeader: jar.headerFor(appBaseUrl),
+    finalUrl: done.url,
+    cookies,
+    status: done.status,
+    body: done.body,
+    hops: [...page.hops, ...done.hops],
+    jar,
+  };
+}
+
+// submitSignInForm(page, jar, login, password, browseOptions) -> browse()'s answer after posting the
+// provider's sign-in form found in page (a browse() answer) as `login`; throws when page has none.
+async function submitSignInForm(page, jar, login, password, browseOptions = {}) {
   const form = loginFormIn(page.body);
   if (!form) {
     throw new Error(`no sign-in form at ${page.url} (status ${page.status}) after:\n${
@@ -226,17 +287,51 @@ export async function signIn(appBaseUrl, login, {
       return [n, v];
     });
   const action = new URL(form.action || page.url, page.url).href;
-  const done = await browse(action, jar, { method: 'POST', form: fields });
-  const cookies = jar.cookiesByName(appBaseUrl);
-  return {
-    cookieHeader: jar.headerFor(appBaseUrl),
-    finalUrl: done.url,
-    cookies,
-    status: done.status,
-    body: done.body,
-    hops: [...page.hops, ...done.hops],
-    jar,
-  };
+  return browse(action, jar, { ...browseOptions, method: 'POST', form: fields });
+}
+
+// codeFlowTokens(issuer, {clientId, clientSecret, redirectUri, login, scope}) -> the token
+// endpoint's answer ({access_token, id_token, refresh_token, expires_in, ...}) after a real
+// authorization code flow with PKCE S256 and client_secret_basic, this process playing the client
+// (for a relying party whose own client library cannot be installed): the sign-in form is posted as
+// `login`, and the provider's redirect to redirectUri is caught, not followed. Throws on a wrong
+// state or an error answer.
+export async function codeFlowTokens(issuer, {
+  clientId, clientSecret, redirectUri, login, password = 'any password',
+  scope = 'openid profile email offline',
+}) {
+  const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
+  const random = () => randomBytes(32).toString('base64url');
+  const verifier = random();
+  const state = random();
+  const authorize = new URL(discovery.authorization_endpoint);
+  for (const [k, v] of Object.entries({
+    response_type: 'code', client_id: clientId, redirect_uri: redirectUri, scope, state, nonce: random(),
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+  })) authorize.searchParams.set(k, v);
+  const jar = new CookieJar();
+  const stopAt = (url) => url.startsWith(`${redirectUri}?`);
+  const page = await browse(authorize.href, jar, { stopAt });
+  const done = await submitSignInForm(page, jar, login, password, { stopAt });
+  if (!done.stopped) throw new Error(`the provider did not redirect to ${redirectUri}: ${done.status} at ${done.url}`);
+  const back = new URL(done.url).searchParams;
+  if (back.get('state') !== state || !back.get('code')) {
+    throw new Error(`bad redirect from the provider: ${done.url}`);
+  }
+  const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`)
+    .toString('base64');
+  const response = await fetch(discovery.token_endpoint, {
+    method: 'POST',
+    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code', code: back.get('code'), redirect_uri: redirectUri, code_verifier: verifier,
+    }),
+  });
+  const json = await response.json();
+  if (!response.ok || typeof json.access_token !== 'string' || typeof json.id_token !== 'string') {
+    throw new Error(`code exchange failed (${response.status}): ${JSON.stringify(json)}`);
+  }
+  return json;
 }
 
 // signOut(appBaseUrl, jar, {path}) -> {finalUrl, status, body}: GETs the

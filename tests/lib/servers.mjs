@@ -81,7 +81,7 @@ function appSettings(baseUrl, appEnv, defaults) {
 }
 
 // www-data's uid/gid when we are root (Apache's children switch to it), else null.
-function wwwData() {
+export function wwwData() {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
   const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('www-data:'));
   if (!line) throw new Error('running as root but /etc/passwd has no www-data user for Apache');
@@ -129,7 +129,8 @@ async function waitForHttp(url, child, timeoutMs, describe) {
       throw new Error(`server exited (code ${child.exitCode}, signal ${child.signalCode}) before answering\n${describe()}`);
     }
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      // Any answer will do, a redirect included (not followed: a sign-in redirect leads elsewhere).
+      const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();
       return;
     } catch (err) {
@@ -174,7 +175,7 @@ async function launch({ name, command, args, env, runDir, appExe, port, baseUrl,
     // Synchronous last resort for the exit hook: the whole process group at once.
     killNow() {
       signalGroup(child.pid, 'SIGKILL');
-      for (const pid of pidsOfExecutable(appExe)) {
+      for (const pid of appExe ? pidsOfExecutable(appExe) : []) {
         try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
       }
       live.delete(handle);
@@ -196,7 +197,7 @@ async function launch({ name, command, args, env, runDir, appExe, port, baseUrl,
       signalGroup(child.pid, 'SIGKILL');
       // App processes outside the group (should a server put them elsewhere), by pid.
       const deadline = Date.now() + 3000;
-      let pids = pidsOfExecutable(appExe);
+      let pids = appExe ? pidsOfExecutable(appExe) : [];
       while (pids.length > 0 && Date.now() < deadline) {
         for (const pid of pids) {
           try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
@@ -219,6 +220,19 @@ async function launch({ name, command, args, env, runDir, appExe, port, baseUrl,
     throw err;
   }
   return handle;
+}
+
+// startForeground({name, command, args, env, port, probeUrl, logFiles, removeDir, timeoutMs}) -> the
+// same handle as startLighttpd's, for any other server (Apache with a config of the caller's, gunicorn,
+// uvicorn): `command args` in the foreground in its own process group, ready once probeUrl answers
+// (any status), stopped by stop() (SIGTERM, then SIGKILL for the whole group) or by the exit hook.
+// removeDir (optional) is removed after the stop.
+export async function startForeground({ name, command, args, env, port, probeUrl, logFiles = [], removeDir,
+                                        timeoutMs = 20000 }) {
+  return launch({
+    name, command, args, env, runDir: removeDir, appExe: null, port, baseUrl: `http://127.0.0.1:${port}`,
+    logFiles, probeUrl, timeoutMs, removeDir,
+  });
 }
 
 // startLighttpd({appEnv, procs, configText, port, timeoutMs}) -> {baseUrl, port, runDir, pid,
@@ -269,14 +283,16 @@ async function launchLighttpd({ appEnv, procs, configText, p, baseUrl, runDir, t
   });
 }
 
-function fill(template, values) {
+// fillTemplate(text, values) -> text with every {{KEY}} replaced by values.KEY (throws on a missing key).
+export function fillTemplate(template, values) {
   return template.replace(/\{\{([A-Z_]+)\}\}/g, (m, key) => {
     if (!(key in values)) throw new Error(`Apache template needs a value for ${m}`);
     return values[key];
   });
 }
 
-function apacheModules(names) {
+// apacheModules(['mpm_event', ...]) -> the LoadModule lines for Debian's module directory.
+export function apacheModules(names) {
   return names.map((n) => `LoadModule ${n}_module ${APACHE_MODULES}/mod_${n}.so`).join('\n');
 }
 
@@ -361,7 +377,7 @@ async function launchApache({ prefix, appEnv, procs, htaccess, p, origin, baseUr
   values.LOAD_MODULES = apacheModules(['mpm_event', 'authz_core', 'alias', 'mime', 'env', 'rewrite', 'fcgid']);
   values.USER_GROUP = user ? 'User www-data\nGroup www-data' : '';
   const confFile = path.join(run, 'apache2.conf');
-  writeFileSync(confFile, fill(template, values));
+  writeFileSync(confFile, fillTemplate(template, values));
 
   return launch({
     name: 'apache2', command: 'apache2', args: ['-f', confFile, '-DFOREGROUND'],
