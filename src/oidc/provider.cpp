@@ -160,8 +160,8 @@ Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text
                       "discovery issuer is '" + m.issuer + "' but KINDE_ISSUER_URL is '" + expected + "'");
   if (m.authorization_endpoint.empty() || m.token_endpoint.empty() || m.jwks_uri.empty())
     return make_error("discovery_failed", "discovery document lacks authorization_endpoint, token_endpoint or jwks_uri");
-  // The issuer check proves who signed nothing: the document came over TLS from the issuer, but a compromised or
-  // misconfigured one must still not send the client secret or users elsewhere.
+  // The document came over TLS from the issuer, yet a compromised or misconfigured one must still not send the
+  // client secret, codes, tokens or users to another host.
   if (auto r = check_endpoints(j, expected, trusted_hosts); !r) return r.error();
   return m;
 }
@@ -261,7 +261,7 @@ bool ProviderClient::merge_disk_cache() {
 
 void ProviderClient::save_disk_cache() {
   if (cache_file_.empty()) return;
-  CacheLock lock(cache_file_);
+  CacheLock lock(cache_file_);  // never called with the lock held (see force_jwks_fetch)
   write_disk_cache();
 }
 
@@ -353,13 +353,15 @@ Result<void> ProviderClient::load_jwks(bool force) {
 // (processes waiting on the lock then use the new keys instead of fetching them again).
 Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
   if (now - jwks_forced_at_ < kJwksForceInterval) return make_error("jwks_rate_limited", "JWKS re-fetched recently");
+  // Discovery before the lock: a stale document is re-fetched and saved, which takes the lock itself (an OFD lock
+  // taken twice in one process would wait for itself).
+  auto m = metadata();
   CacheLock lock(cache_file_);
   const std::uint64_t generation = keys_generation_;
   merge_disk_cache();
   if (keys_generation_ != generation) return Ok{};  // newer keys from another process: try them first
   if (now - jwks_forced_at_ < kJwksForceInterval) return make_error("jwks_rate_limited", "JWKS re-fetched recently");
   jwks_forced_at_ = now;  // counts even if the fetch fails: a failing JWKS must not be hammered either
-  auto m = metadata();
   Result<std::string> body = m ? fetch(m->jwks_uri) : Result<std::string>(m.error());
   Result<std::vector<Jwk>> keys = body ? parse_jwks(*body) : Result<std::vector<Jwk>>(body.error());
   if (keys) {

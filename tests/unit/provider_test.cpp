@@ -408,6 +408,23 @@ BOOST_FIXTURE_TEST_CASE(a_process_adopts_keys_another_one_fetched_for_a_rotation
   BOOST_TEST(http.count(jwks_url) == 2);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_forced_fetch_with_a_stale_discovery_document_refreshes_it_without_deadlock, JwksFixture) {
+  auto p = process();
+  BOOST_REQUIRE(p->verify_access_token(token(rsa_key(), "k1"), kNow));  // discovery and keys at kNow
+  clock.set(kNow + 23 * 3600 + 1800);
+  BOOST_REQUIRE(p->verify_access_token(token(rsa_key(), "k1"), kNow + 23 * 3600 + 1800));  // keys re-read (TTL)
+  // A day after discovery, keys still fresh: the unknown kid re-fetches discovery (which writes the cache)
+  // and then the keys, both under one process.
+  clock.set(kNow + 24 * 3600 + 60);
+  const int discovery_fetches = http.count(kIssuer + "/.well-known/openid-configuration");
+  const int jwks_fetches = http.count(jwks_url);
+  auto r = p->verify_access_token(token(rsa_key2(), "stray"), kNow + 24 * 3600 + 60);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == "jwt_unknown_kid");
+  BOOST_TEST(http.count(kIssuer + "/.well-known/openid-configuration") == discovery_fetches + 1);
+  BOOST_TEST(http.count(jwks_url) == jwks_fetches + 1);
+}
+
 BOOST_FIXTURE_TEST_CASE(the_forced_fetch_time_survives_other_writes_to_the_cache, JwksFixture) {
   auto early = process();
   BOOST_REQUIRE(early->metadata());  // a long-lived process that read the cache before anything below
