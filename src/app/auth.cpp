@@ -240,9 +240,11 @@ Response handle_logout(App& app, Ctx& ctx) {
   const Request& req = ctx.req;
   AppParts& p = app.parts();
   const Config& cfg = p.config;
-  std::string id_token;
+  std::string id_token, refresh_token;
   if (ctx.session) {
-    id_token = ctx.session->data.value("tokens", nlohmann::json::object()).value("id_token", std::string());
+    const auto tokens = ctx.session->data.value("tokens", nlohmann::json::object());
+    id_token = tokens.value("id_token", std::string());
+    refresh_token = tokens.value("refresh_token", std::string());
     if (auto removed = p.sessions->remove(ctx.session->id); !removed) {
       return app.store_unavailable(req, removed.error());
     }
@@ -252,6 +254,12 @@ Response handle_logout(App& app, Ctx& ctx) {
   if (!p.oidc) return redirect_response(app.url(req, "/"), 303);
   ProviderMetadata meta;
   if (auto m = p.oidc->metadata()) meta = *m;  // without discovery, fall back to Kinde's /logout
+  if (!refresh_token.empty() && !meta.revocation_endpoint.empty()) {
+    // RFC 7009: the refresh token must not outlive the sign-out. The session is already gone, so a failure
+    // (or a timeout, a few seconds at most) is logged and the sign-out goes on.
+    if (auto revoked = p.oidc->revoke_refresh_token(refresh_token); !revoked)
+      log_warn("refresh token not revoked at sign-out: " + revoked.error().code + ": " + revoked.error().detail);
+  }
   return redirect_response(build_logout_url(meta, cfg.issuer, cfg.client_id, app.home_url(req), id_token), 303);
 }
 

@@ -67,14 +67,9 @@ Rules rules_of(const Request& req) {
   return r;
 }
 
-bool has_bearer(const Request& req) {
-  std::string auth = req.header("authorization");
-  return auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0);
-}
-
-// A browser navigating (Accept lists text/html) is sent to sign in; anything else gets 401.
+// A browser navigating (Accept lists text/html, no Bearer header) is sent to sign in; anything else gets 401.
 bool is_browser(const Request& req) {
-  return !has_bearer(req) && req.header("accept").find("text/html") != std::string::npos;
+  return !req.bearer_token() && req.header("accept").find("text/html") != std::string::npos;
 }
 
 std::string origin_of(const std::string& url) {

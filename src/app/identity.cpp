@@ -1,6 +1,4 @@
 // Who is calling: the session cookie (with token refresh) or an Authorization: Bearer token.
-#include <strings.h>
-
 #include "app/app.hpp"
 #include "util/log.hpp"
 
@@ -97,12 +95,14 @@ std::optional<Session> App::load_session(Ctx& ctx) {
   const Request& req = ctx.req;
   AppParts& p = parts();
 
-  // A bearer token decides over a cookie (machine clients; RFC 6750).
-  std::string auth = req.header("authorization");
-  // RFC 6750 2.1 / RFC 9110 11.1: the scheme name is case-insensitive.
-  if (auth.size() > 7 && strncasecmp(auth.c_str(), "Bearer ", 7) == 0) {
-    std::size_t start = auth.find_first_not_of(' ', 7);
-    std::string token = start == std::string::npos ? std::string() : auth.substr(start);
+  // A bearer token decides over a cookie (machine clients; RFC 6750), even an empty or malformed one.
+  if (auto bearer = req.bearer_token()) {
+    if (bearer->empty()) {
+      ctx.bearer_error = make_error("bearer_empty", "the Authorization header names the Bearer scheme but no token");
+      log_info("bearer token rejected: " + ctx.bearer_error->code);
+      return std::nullopt;
+    }
+    const std::string token(*bearer);
     if (!p.oidc) {
       ctx.bearer_error = make_error("bearer_unsupported", "no provider configured");
       return std::nullopt;

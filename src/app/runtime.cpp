@@ -74,6 +74,11 @@ int check_config(const Config& config, std::string& out) {
   }
   auto view = View::load(config.template_dir);
   line(bool(view), view ? "templates in " + config.template_dir : "templates: " + view.error().detail);
+  if (!config.trusted_hosts.empty()) {
+    std::string hosts;
+    for (const auto& h : config.trusted_hosts) hosts += (hosts.empty() ? "" : ", ") + h;
+    line(true, "provider endpoints may also be on: " + hosts + " (KINDE_TRUSTED_HOSTS)");
+  }
   CurlTransport http;
   SystemClock clock;
   ProviderClient oidc(config, http, clock, "");

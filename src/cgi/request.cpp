@@ -60,9 +60,25 @@ std::string Request::header(const std::string& lower_name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
+std::optional<std::string_view> Request::bearer_token() const {
+  auto it = headers.find("authorization");
+  if (it == headers.end()) return std::nullopt;
+  std::string_view v = it->second;
+  constexpr std::string_view kScheme = "bearer";
+  if (v.size() < kScheme.size()) return std::nullopt;
+  for (std::size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(v[i])) != kScheme[i]) return std::nullopt;
+  v.remove_prefix(kScheme.size());
+  auto is_space = [](char c) { return c == ' ' || c == '\t'; };
+  if (!v.empty() && !is_space(v.front())) return std::nullopt;  // "Bearerx": another scheme
+  while (!v.empty() && is_space(v.front())) v.remove_prefix(1);
+  while (!v.empty() && is_space(v.back())) v.remove_suffix(1);
+  return v;
+}
+
 bool Request::wants_json() const {
   if (path_info.rfind("/api/", 0) == 0 || path_info.rfind("/items", 0) == 0) return true;
-  if (header("authorization").rfind("Bearer ", 0) == 0) return true;
+  if (bearer_token()) return true;
   std::string accept = header("accept");
   return accept.find("application/json") != std::string::npos && accept.find("text/html") == std::string::npos;
 }

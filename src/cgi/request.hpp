@@ -43,7 +43,13 @@ struct Request {
   std::optional<std::string> cookie(std::string_view name) const;
   // Header value (lower-case name) or "".
   std::string header(const std::string& lower_name) const;
-  // True when the client prefers JSON (API path, Accept: application/json, or a bearer header).
+  // The credentials of an `Authorization: Bearer ...` header (RFC 6750 2.1), the one parser every caller uses.
+  // nullopt: no Authorization header, or another scheme (Basic, "Bearerx"). The scheme name is matched
+  // case-insensitively (RFC 9110 11.1); one or more spaces or tabs may follow it, trailing ones are dropped.
+  // What remains is returned as is, even "" ("Bearer", "Bearer   ") or text with inner spaces: the caller
+  // refuses those as invalid tokens (401 invalid_token) rather than fall back to the session cookie.
+  std::optional<std::string_view> bearer_token() const;
+  // True when the client prefers JSON (API path, Accept: application/json, or a Bearer header).
   bool wants_json() const;
 };
 

@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
 #include "util/log.hpp"
+#include "util/url.hpp"
 
 namespace kinde {
 namespace {
@@ -181,6 +183,22 @@ Result<Config> load_config(const std::string& path, bool explicit_path, const En
   if (auto v = get({"KINDE_SCOPES", "KINDE_SCOPE"})) c.scopes = *v;
   if (auto v = get({"KINDE_AUDIENCE"})) c.audience = *v;
   if (auto v = get({"KINDE_ORG_CODE"})) c.org_code = *v;
+  if (auto v = get({"KINDE_TRUSTED_HOSTS"})) {
+    // Host names only (no scheme, port or path), separated by spaces and/or commas.
+    std::string cur;
+    for (std::size_t i = 0; i <= v->size(); ++i) {
+      char ch = i < v->size() ? (*v)[i] : ' ';
+      if (ch != ' ' && ch != ',' && ch != '\t') {
+        cur += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        continue;
+      }
+      if (cur.empty()) continue;
+      auto parsed = parse_url_origin("https://" + cur + "/");
+      if (parsed && parsed->host == cur && parsed->port.empty()) c.trusted_hosts.push_back(cur);
+      else problems.push_back("KINDE_TRUSTED_HOSTS: '" + cur + "' is not a host name (write names like auth.example.com)");
+      cur.clear();
+    }
+  }
   if (auto v = get({"KINDE_TOKEN_AUTH"})) {
     c.token_auth = *v;
     if (c.token_auth != "client_secret_basic" && c.token_auth != "client_secret_post")

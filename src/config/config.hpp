@@ -21,6 +21,9 @@ struct Config {
   std::string scopes = "openid profile email offline";
   std::string audience;
   std::string org_code;
+  // KINDE_TRUSTED_HOSTS: hosts other than the issuer's that discovery may name for the endpoints the app calls
+  // or sends the browser to (lower case, exact names).
+  std::vector<std::string> trusted_hosts;
   std::string token_auth = "client_secret_basic";  // KINDE_TOKEN_AUTH: or client_secret_post
   std::string session_dir;
   std::string session_store = "file";

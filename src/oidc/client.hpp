@@ -17,6 +17,8 @@ struct ProviderMetadata {
   std::string jwks_uri;
   std::string end_session_endpoint;  // "" when the provider has none (then issuer + "/logout")
   std::string userinfo_endpoint;
+  std::string revocation_endpoint;     // RFC 7009; "" when the provider lists none
+  std::string introspection_endpoint;  // RFC 7662; "" when the provider lists none (not called today)
 };
 
 struct TokenSet {
@@ -24,13 +26,15 @@ struct TokenSet {
   std::string id_token;
   std::string refresh_token;
   std::string scope;
-  std::int64_t expires_at = 0;  // Unix seconds: now + expires_in (0 when unknown)
+  std::int64_t expires_at = 0;  // Unix seconds: now + expires_in, else the access token's exp (0 when unknown)
 };
 
 class OidcClient {
  public:
   virtual ~OidcClient() = default;
-  // Discovery document (cached in process and on disk). Errors: "discovery_failed", "discovery_issuer_mismatch".
+  // Discovery document (cached in process and on disk). Errors: "discovery_failed", "discovery_issuer_mismatch",
+  // and for an endpoint the app must not call (see ProviderClient::parse_discovery): "discovery_bad_endpoint",
+  // "discovery_insecure_endpoint", "discovery_foreign_endpoint".
   virtual Result<ProviderMetadata> metadata() = 0;
   // authorization_code grant with PKCE. Errors: "token_endpoint_failed", "token_error" (detail has the
   // provider's error code, e.g. invalid_grant), "token_response_invalid".
@@ -42,8 +46,14 @@ class OidcClient {
   // OpenID claim checks). An empty nonce skips the nonce check (refreshed ID tokens). Returns the claims.
   virtual Result<nlohmann::json> verify_id_token(const std::string& token, const std::string& nonce,
                                                  std::int64_t now) = 0;
-  // Verifies a JWT access token (signature, iss, exp/nbf, aud contains the configured audience if any).
+  // Verifies a JWT bearer access token: signature, then check_access_token_claims (oidc/token_checks.hpp: iss,
+  // exp/nbf, never an ID token, aud contains KINDE_AUDIENCE or, without it, azp/client_id is KINDE_CLIENT_ID).
   virtual Result<nlohmann::json> verify_access_token(const std::string& token, std::int64_t now) = 0;
+  // RFC 7009: revokes a refresh token at the discovery document's revocation_endpoint, with the same client
+  // authentication as the token endpoint, waiting a few seconds at most. Errors: "revocation_unsupported" (no
+  // endpoint listed), "revocation_failed" (network, timeout or an HTTP error; the detail never holds the token),
+  // and metadata()'s.
+  virtual Result<void> revoke_refresh_token(const std::string& refresh_token) = 0;
 };
 
 }  // namespace kinde

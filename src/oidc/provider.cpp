@@ -4,6 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -27,12 +31,116 @@ std::string str_field(const nlohmann::json& j, const char* k) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The endpoints the app calls (with the client secret, codes or tokens) or sends the browser to.
+constexpr const char* kCalledEndpoints[] = {"authorization_endpoint", "token_endpoint",         "jwks_uri",
+                                            "userinfo_endpoint",      "revocation_endpoint",    "introspection_endpoint",
+                                            "end_session_endpoint"};
+
+bool is_called_endpoint(const std::string& name) {
+  for (const char* n : kCalledEndpoints)
+    if (name == n) return true;
+  return false;
+}
+
+// One endpoint URL of the discovery document against the policy in provider.hpp (parse_discovery).
+Result<void> check_endpoint(const std::string& name, const nlohmann::json& value, const UrlOrigin& issuer,
+                            bool issuer_loopback_http, const std::vector<std::string>& trusted_hosts) {
+  if (value.is_null()) return Ok{};  // absent
+  if (!value.is_string()) return make_error("discovery_bad_endpoint", name + " is not a string");
+  const std::string& url = value.get_ref<const std::string&>();
+  auto origin = parse_url_origin(url);
+  if (!origin) return make_error("discovery_bad_endpoint", name + " '" + url + "' is not a plain http(s) URL");
+  if (origin->scheme != "https" && !(issuer_loopback_http && is_loopback_http(url)))
+    return make_error("discovery_insecure_endpoint",
+                      name + " '" + url + "' is not https (http only for a loopback issuer and endpoint)");
+  if (!is_called_endpoint(name) || origin->host == issuer.host) return Ok{};
+  for (const auto& h : trusted_hosts)
+    if (origin->host == h) return Ok{};
+  return make_error("discovery_foreign_endpoint", name + " '" + url + "' is on host " + origin->host +
+                                                      ", not the issuer's host " + issuer.host +
+                                                      "; if that host belongs to your provider, add it to "
+                                                      "KINDE_TRUSTED_HOSTS");
+}
+
+// Every endpoint of a discovery document (provider.hpp: parse_discovery); the first problem found.
+Result<void> check_endpoints(const nlohmann::json& doc, const std::string& issuer,
+                             const std::vector<std::string>& trusted_hosts) {
+  auto iss = parse_url_origin(issuer);
+  if (!iss) return make_error("discovery_bad_endpoint", "the issuer '" + issuer + "' is not a plain http(s) URL");
+  const bool loopback = iss->scheme == "http" && is_loopback_http(issuer);
+  for (const auto& [name, value] : doc.items()) {
+    if (ends_with(name, "_endpoint") || name == "jwks_uri" || name == "check_session_iframe") {
+      if (auto r = check_endpoint(name, value, *iss, loopback, trusted_hosts); !r) return r;
+    } else if (name == "mtls_endpoint_aliases" && value.is_object()) {
+      // RFC 8705 5: the same endpoints at other URLs, for mutual TLS clients (not used here): https all the same.
+      for (const auto& [alias, url] : value.items())
+        if (auto r = check_endpoint("mtls_endpoint_aliases." + alias, url, *iss, loopback, trusted_hosts); !r) return r;
+    }
+  }
+  return Ok{};
+}
+
+// The exp of a JWT access token, read without verification (only to time a refresh); nullopt if not a JWT.
+std::optional<std::int64_t> unverified_exp(const std::string& token) {
+  auto jws = parse_jws(token);
+  if (!jws) return std::nullopt;
+  auto exp = jws->payload.find("exp");
+  if (exp == jws->payload.end() || !exp->is_number()) return std::nullopt;
+  double v = exp->get<double>();
+  if (!std::isfinite(v)) return std::nullopt;
+  constexpr double kMax = 9.0e18;
+  if (v > kMax) v = kMax;
+  if (v < 0) v = 0;
+  return static_cast<std::int64_t>(v);
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+// An exclusive fcntl lock on <cache file>.lock for the holder's lifetime; a no-op for a memory-only cache or
+// when the lock file cannot be opened (the cache is an optimisation: never fail a request over it).
+class CacheLock {
+ public:
+  explicit CacheLock(const std::string& cache_file) {
+    if (cache_file.empty()) return;
+    fd_ = ::open((cache_file + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) return;
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+#ifdef F_OFD_SETLKW
+    const int cmd = F_OFD_SETLKW;
+#else
+    const int cmd = F_SETLKW;
+#endif
+    int rc;
+    do rc = ::fcntl(fd_, cmd, &fl); while (rc == -1 && errno == EINTR);
+  }
+  ~CacheLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the lock
+  }
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace
 
 ProviderClient::ProviderClient(const Config& config, HttpTransport& http, const Clock& clock, std::string cache_file)
     : config_(config), http_(http), clock_(clock), cache_file_(std::move(cache_file)) {}
 
-Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text, const std::string& expected) {
+Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text, const std::string& expected,
+                                                         const std::vector<std::string>& trusted_hosts) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object()) return make_error("discovery_failed", "discovery document is not a JSON object");
   ProviderMetadata m;
@@ -42,6 +150,8 @@ Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text
   m.jwks_uri = str_field(j, "jwks_uri");
   m.end_session_endpoint = str_field(j, "end_session_endpoint");
   m.userinfo_endpoint = str_field(j, "userinfo_endpoint");
+  m.revocation_endpoint = str_field(j, "revocation_endpoint");
+  m.introspection_endpoint = str_field(j, "introspection_endpoint");
   std::string iss = m.issuer;
   while (!iss.empty() && iss.back() == '/') iss.pop_back();
   // OpenID Connect Discovery 4.3: the issuer in the document must be the one we asked.
@@ -50,6 +160,9 @@ Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text
                       "discovery issuer is '" + m.issuer + "' but KINDE_ISSUER_URL is '" + expected + "'");
   if (m.authorization_endpoint.empty() || m.token_endpoint.empty() || m.jwks_uri.empty())
     return make_error("discovery_failed", "discovery document lacks authorization_endpoint, token_endpoint or jwks_uri");
+  // The document came over TLS from the issuer, yet a compromised or misconfigured one must still not send the
+  // client secret, codes, tokens or users to another host.
+  if (auto r = check_endpoints(j, expected, trusted_hosts); !r) return r.error();
   return m;
 }
 
@@ -78,7 +191,8 @@ Result<TokenSet> ProviderClient::parse_token_response(long status, const std::st
   t.scope = str_field(j, "scope");
   std::string type = str_field(j, "token_type");
   if (t.access_token.empty()) return make_error("token_response_invalid", "token response has no access_token");
-  if (!type.empty() && type != "Bearer" && type != "bearer")
+  // RFC 6749 5.1: token_type is case-insensitive.
+  if (!type.empty() && !equals_ignoring_case(type, "Bearer"))
     return make_error("token_response_invalid", "token_type is '" + type + "', expected Bearer");
   if (auto it = j.find("expires_in"); it != j.end() && it->is_number()) {
     // A broken or hostile provider may send a negative, fractional or huge lifetime (found by
@@ -89,6 +203,11 @@ Result<TokenSet> ProviderClient::parse_token_response(long status, const std::st
     if (!(seconds >= 0)) seconds = 0;  // negative (or NaN): treat as already expired
     if (seconds > kMaxLifetime) seconds = kMaxLifetime;
     t.expires_at = now + static_cast<std::int64_t>(seconds);
+  } else if (auto exp = unverified_exp(t.access_token)) {
+    // RFC 6749 5.1 makes expires_in optional; the JWT's own exp is then the best guess (an expired one
+    // refreshes at once, a distant one is clamped like expires_in).
+    constexpr std::int64_t kMaxLifetime = 10LL * 365 * 24 * 3600;
+    t.expires_at = std::min(std::max(*exp, now), now + kMaxLifetime);
   }
   return t;
 }
@@ -96,36 +215,71 @@ Result<TokenSet> ProviderClient::parse_token_response(long status, const std::st
 void ProviderClient::load_disk_cache() {
   if (disk_loaded_ || cache_file_.empty()) return;
   disk_loaded_ = true;
+  merge_disk_cache();
+}
+
+bool ProviderClient::merge_disk_cache() {
+  if (cache_file_.empty()) return false;
   std::ifstream in(cache_file_);
-  if (!in) return;
+  if (!in) return false;
   std::stringstream ss;
   ss << in.rdbuf();
   auto j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (!j.is_object() || j.value("issuer", "") != config_.issuer) return;
-  discovery_json_ = j.value("discovery", "");
-  discovery_at_ = j.value("discovery_at", std::int64_t{0});
-  jwks_json_ = j.value("jwks", "");
-  jwks_at_ = j.value("jwks_at", std::int64_t{0});
-  if (!discovery_json_.empty()) {
-    auto m = parse_discovery(discovery_json_, config_.issuer);
-    if (m) meta_ = *m;
-    else discovery_at_ = 0;
+  if (!j.is_object() || j.value("issuer", "") != config_.issuer) return false;
+  auto number = [&j](const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : std::int64_t{0};
+  };
+  // Another process may have re-fetched since: its newer parts win; ours stay when the file is older.
+  const std::int64_t discovery_at = number("discovery_at");
+  const std::string discovery = str_field(j, "discovery");
+  if (!discovery.empty() && (discovery_at > discovery_at_ || !meta_)) {
+    // Checked again on every load: KINDE_TRUSTED_HOSTS may have changed since it was written.
+    auto m = parse_discovery(discovery, config_.issuer, config_.trusted_hosts);
+    if (m) {
+      meta_ = *m;
+      discovery_json_ = discovery;
+      discovery_at_ = discovery_at;
+    } else {
+      log_warn("cached discovery document refused: " + m.error().detail);
+    }
   }
-  if (!jwks_json_.empty()) {
-    auto k = parse_jwks(jwks_json_);
+  const std::int64_t jwks_at = number("jwks_at");
+  const std::string jwks = str_field(j, "jwks");
+  if (!jwks.empty() && (jwks_at > jwks_at_ || keys_.empty())) {
+    auto k = parse_jwks(jwks);
     if (k) {
       keys_ = std::move(*k);
       ++keys_generation_;
-    } else {
-      jwks_at_ = 0;
+      jwks_json_ = jwks;
+      jwks_at_ = jwks_at;
     }
   }
+  jwks_forced_at_ = std::max(jwks_forced_at_, number("jwks_forced_at"));
+  return true;
 }
 
 void ProviderClient::save_disk_cache() {
   if (cache_file_.empty()) return;
+  CacheLock lock(cache_file_);  // never called with the lock held (see force_jwks_fetch)
+  write_disk_cache();
+}
+
+void ProviderClient::write_disk_cache() {
+  if (cache_file_.empty()) return;
+  // Keep a later forced-fetch time written by another process since we read the file (the rate limit is shared).
+  {
+    std::ifstream in(cache_file_);
+    std::stringstream ss;
+    if (in) ss << in.rdbuf();
+    auto old = nlohmann::json::parse(ss.str(), nullptr, false);
+    if (old.is_object() && old.value("issuer", "") == config_.issuer) {
+      auto it = old.find("jwks_forced_at");
+      if (it != old.end() && it->is_number_integer()) jwks_forced_at_ = std::max(jwks_forced_at_, it->get<std::int64_t>());
+    }
+  }
   nlohmann::json j = {{"issuer", config_.issuer}, {"discovery", discovery_json_}, {"discovery_at", discovery_at_},
-                      {"jwks", jwks_json_},       {"jwks_at", jwks_at_}};
+                      {"jwks", jwks_json_},       {"jwks_at", jwks_at_},           {"jwks_forced_at", jwks_forced_at_}};
   // Written to a temporary file and renamed: a reader in another process sees old or new, whole.
   std::string tmp = cache_file_ + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -162,7 +316,7 @@ Result<ProviderMetadata> ProviderClient::metadata() {
     }
     return make_error("discovery_failed", body.error().detail);
   }
-  auto m = parse_discovery(*body, config_.issuer);
+  auto m = parse_discovery(*body, config_.issuer, config_.trusted_hosts);
   if (!m) return m.error();
   meta_ = *m;
   discovery_json_ = std::move(*body);
@@ -174,16 +328,13 @@ Result<ProviderMetadata> ProviderClient::metadata() {
 Result<void> ProviderClient::load_jwks(bool force) {
   load_disk_cache();
   std::int64_t now = clock_.now();
-  if (!force && !keys_.empty() && now - jwks_at_ < kJwksTtl) return Ok{};
-  if (force) {
-    if (now - jwks_forced_at_ < kJwksForceInterval) return make_error("jwks_rate_limited", "JWKS re-fetched recently");
-    jwks_forced_at_ = now;
-  }
+  if (force) return force_jwks_fetch(now);
+  if (!keys_.empty() && now - jwks_at_ < kJwksTtl) return Ok{};
   auto m = metadata();
   if (!m) return m.error();
   auto body = fetch(m->jwks_uri);
   if (!body) {
-    if (!keys_.empty() && !force) return Ok{};  // keep serving with the keys we have
+    if (!keys_.empty()) return Ok{};  // keep serving with the keys we have
     return make_error("jwks_failed", body.error().detail);
   }
   auto keys = parse_jwks(*body);
@@ -193,6 +344,35 @@ Result<void> ProviderClient::load_jwks(bool force) {
   jwks_json_ = std::move(*body);
   jwks_at_ = now;
   save_disk_cache();
+  return Ok{};
+}
+
+// An unknown kid (key rotation, or an attacker's token) re-fetches the JWKS at most once a minute across every
+// process sharing the disk cache: plain CGI starts a process per request, so a per-process limit would let each
+// forged token cost a fetch. Under the cache lock, a process first adopts what another one fetched meanwhile
+// (processes waiting on the lock then use the new keys instead of fetching them again).
+Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
+  if (now - jwks_forced_at_ < kJwksForceInterval) return make_error("jwks_rate_limited", "JWKS re-fetched recently");
+  // Discovery before the lock: a stale document is re-fetched and saved, which takes the lock itself (an OFD lock
+  // taken twice in one process would wait for itself).
+  auto m = metadata();
+  CacheLock lock(cache_file_);
+  const std::uint64_t generation = keys_generation_;
+  merge_disk_cache();
+  if (keys_generation_ != generation) return Ok{};  // newer keys from another process: try them first
+  if (now - jwks_forced_at_ < kJwksForceInterval) return make_error("jwks_rate_limited", "JWKS re-fetched recently");
+  jwks_forced_at_ = now;  // counts even if the fetch fails: a failing JWKS must not be hammered either
+  Result<std::string> body = m ? fetch(m->jwks_uri) : Result<std::string>(m.error());
+  Result<std::vector<Jwk>> keys = body ? parse_jwks(*body) : Result<std::vector<Jwk>>(body.error());
+  if (keys) {
+    keys_ = std::move(*keys);
+    ++keys_generation_;
+    jwks_json_ = std::move(*body);
+    jwks_at_ = now;
+  }
+  write_disk_cache();
+  if (!body) return make_error("jwks_failed", body.error().detail);
+  if (!keys) return keys.error();
   return Ok{};
 }
 
@@ -206,12 +386,11 @@ Result<Jws> ProviderClient::verify_signature(const std::string& token) {
   return jws;
 }
 
-Result<TokenSet> ProviderClient::token_request(std::vector<std::pair<std::string, std::string>> form) {
-  auto m = metadata();
-  if (!m) return m.error();
+HttpRequest ProviderClient::client_post(const std::string& url,
+                                        std::vector<std::pair<std::string, std::string>> form) const {
   HttpRequest req;
   req.method = "POST";
-  req.url = m->token_endpoint;
+  req.url = url;
   req.connect_timeout_ms = config_.http_connect_timeout_ms;
   req.total_timeout_ms = config_.http_timeout_ms;
   req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
@@ -226,9 +405,36 @@ Result<TokenSet> ProviderClient::token_request(std::vector<std::pair<std::string
     form.emplace_back("client_id", config_.client_id);
   }
   req.body = build_query(form);
-  auto res = http_.perform(req);
+  return req;
+}
+
+Result<TokenSet> ProviderClient::token_request(std::vector<std::pair<std::string, std::string>> form) {
+  auto m = metadata();
+  if (!m) return m.error();
+  auto res = http_.perform(client_post(m->token_endpoint, std::move(form)));
   if (!res) return make_error("token_endpoint_failed", res.error().code + ": " + res.error().detail);
   return parse_token_response(res->status, res->body, clock_.now());
+}
+
+Result<void> ProviderClient::revoke_refresh_token(const std::string& refresh_token) {
+  auto m = metadata();
+  if (!m) return m.error();
+  if (m->revocation_endpoint.empty())
+    return make_error("revocation_unsupported", "the discovery document lists no revocation_endpoint");
+  // RFC 7009 2.1: the token, a hint, and the client authentication the token endpoint uses.
+  HttpRequest req = client_post(m->revocation_endpoint, {{"token", refresh_token}, {"token_type_hint", "refresh_token"}});
+  req.connect_timeout_ms = std::min(req.connect_timeout_ms, kRevocationTimeoutMs);
+  req.total_timeout_ms = std::min(req.total_timeout_ms, kRevocationTimeoutMs);
+  auto res = http_.perform(req);
+  if (!res) return make_error("revocation_failed", res.error().code + ": " + res.error().detail);
+  // RFC 7009 2.2: 200 whether or not the token was still valid; 2.2.1: an error response otherwise.
+  if (res->status != 200) {
+    auto j = nlohmann::json::parse(res->body, nullptr, false);
+    std::string err = j.is_object() ? str_field(j, "error") : std::string();
+    return make_error("revocation_failed", "revocation endpoint answered " + std::to_string(res->status) +
+                                               (err.empty() ? "" : " " + err));
+  }
+  return Ok{};
 }
 
 Result<TokenSet> ProviderClient::exchange_code(const std::string& code, const std::string& verifier,
@@ -266,16 +472,18 @@ Result<nlohmann::json> ProviderClient::verify_id_token(const std::string& token,
 // counter: a JWKS refresh or rotation invalidates every entry), the JWKS TTL logic still runs
 // first on every call, and the claims (exp with leeway, nbf, iss, aud) are re-checked against
 // `now` on every hit, so a cached token is refused from the same second an uncached one would be.
+// The claim rule (iss, exp/nbf, not an ID token, issued to this app) is check_access_token_claims, one place.
 Result<nlohmann::json> ProviderClient::verify_access_token(const std::string& token, std::int64_t now) {
   AccessTokenExpectations e;
   e.issuer = config_.issuer;
   e.audience = config_.audience;
+  e.client_id = config_.client_id;
   e.now = now;
   e.leeway = kLeeway;
   if (auto hit = token_cache_.find(token); hit != token_cache_.end()) {
     if (auto r = load_jwks(false); !r) return r.error();
     if (hit->second.keys_generation == keys_generation_) {
-      auto claims = check_access_token_claims(hit->second.payload, e);
+      auto claims = check_access_token_claims(hit->second.header, hit->second.payload, e);
       if (claims) return hit->second.payload;
       // Expired since it was cached: the same error an uncached check gives, and the entry goes.
       token_cache_.erase(hit);
@@ -287,7 +495,7 @@ Result<nlohmann::json> ProviderClient::verify_access_token(const std::string& to
   }
   auto jws = verify_signature(token);
   if (!jws) return jws.error();
-  if (auto r = check_access_token_claims(jws->payload, e); !r) return r.error();
+  if (auto r = check_access_token_claims(jws->header, jws->payload, e); !r) return r.error();
   while (token_cache_.size() >= kTokenCacheSize && !token_order_.empty()) {
     token_cache_.erase(token_order_.front());
     token_order_.pop_front();
@@ -300,7 +508,7 @@ Result<nlohmann::json> ProviderClient::verify_access_token(const std::string& to
       if (token_cache_.count(t)) live.push_back(std::move(t));
     token_order_ = std::move(live);
   }
-  if (token_cache_.emplace(token, VerifiedToken{jws->payload, keys_generation_}).second)
+  if (token_cache_.emplace(token, VerifiedToken{jws->header, jws->payload, keys_generation_}).second)
     token_order_.push_back(token);
   return std::move(jws->payload);
 }

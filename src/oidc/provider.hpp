@@ -29,24 +29,44 @@ class ProviderClient : public OidcClient {
   // Bearer check; a token whose signature was verified before against the same key set is not
   // re-verified (see token_cache_), but its claims (exp, nbf, iss, aud) are checked every call.
   Result<nlohmann::json> verify_access_token(const std::string& token, std::int64_t now) override;
+  Result<void> revoke_refresh_token(const std::string& refresh_token) override;
+
+  // Longest wait for the revocation endpoint (ms): logout must not hang on it.
+  static constexpr long kRevocationTimeoutMs = 2000;
 
   // Most access tokens kept by the verified-token cache (oldest evicted first).
   static constexpr std::size_t kTokenCacheSize = 256;
   // How many verified access tokens are cached right now (for tests).
   std::size_t cached_token_count() const { return token_cache_.size(); }
 
-  // Parses a discovery document and checks its issuer against the configured one (OIDC Discovery 4.3).
-  static Result<ProviderMetadata> parse_discovery(const std::string& json_text, const std::string& expected_issuer);
-  // Parses a token endpoint answer (RFC 6749 5.1/5.2): the error's code goes into "token_error".
+  // Parses a discovery document: its issuer must be the configured one (OIDC Discovery 4.3, else
+  // "discovery_issuer_mismatch"), and its endpoints safe to call. Every endpoint (members named *_endpoint,
+  // jwks_uri, check_session_iframe, mtls_endpoint_aliases) must be an https URL ("discovery_insecure_endpoint";
+  // http only when the issuer and the endpoint are both http on loopback; "discovery_bad_endpoint" when not a
+  // parseable URL or not a string). Those the app calls or sends the browser to (authorization, token, jwks_uri,
+  // userinfo, revocation, introspection, end_session) must be on the issuer's host or one of trusted_hosts
+  // (KINDE_TRUSTED_HOSTS), any port ("discovery_foreign_endpoint"): a document naming another token endpoint
+  // would otherwise receive the client secret, the code and the PKCE verifier.
+  static Result<ProviderMetadata> parse_discovery(const std::string& json_text, const std::string& expected_issuer,
+                                                  const std::vector<std::string>& trusted_hosts = {});
+  // Parses a token endpoint answer (RFC 6749 5.1/5.2): the error's code goes into "token_error". token_type is
+  // compared case-insensitively; without expires_in, expires_at is the access token's exp when it is a JWT
+  // (read, not verified: it only times the refresh), clamped to [now, now + 10 years].
   static Result<TokenSet> parse_token_response(long status, const std::string& body, std::int64_t now);
 
  private:
   Result<std::string> fetch(const std::string& url);
+  // A form POST to an endpoint that authenticates the client (token, revocation): KINDE_TOKEN_AUTH's method.
+  HttpRequest client_post(const std::string& url, std::vector<std::pair<std::string, std::string>> form) const;
   Result<TokenSet> token_request(std::vector<std::pair<std::string, std::string>> form);
   Result<void> load_jwks(bool force);
+  Result<void> force_jwks_fetch(std::int64_t now);
   Result<Jws> verify_signature(const std::string& token);
   void load_disk_cache();
-  void save_disk_cache();
+  // Adopts the disk cache's newer parts (discovery, keys) and its later forced-fetch time; false if unreadable.
+  bool merge_disk_cache();
+  void save_disk_cache();   // takes the cache lock
+  void write_disk_cache();  // caller holds the cache lock
 
   const Config& config_;
   HttpTransport& http_;
@@ -56,14 +76,14 @@ class ProviderClient : public OidcClient {
   std::string jwks_json_;
   std::int64_t discovery_at_ = 0;
   std::int64_t jwks_at_ = 0;
-  std::int64_t jwks_forced_at_ = 0;
+  std::int64_t jwks_forced_at_ = 0;  // last forced (unknown kid) JWKS fetch by any process, via the disk cache
   bool disk_loaded_ = false;
   std::optional<ProviderMetadata> meta_;
   std::vector<Jwk> keys_;
   std::uint64_t keys_generation_ = 0;  // bumped whenever keys_ is replaced
 
   struct VerifiedToken {
-    nlohmann::json payload;
+    nlohmann::json header, payload;
     std::uint64_t keys_generation;  // valid only while keys_ are the ones that verified it
   };
   std::unordered_map<std::string, VerifiedToken> token_cache_;  // keyed by the whole token text

@@ -1,5 +1,6 @@
 #include "oidc/token_checks.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -94,6 +95,37 @@ Result<void> check_time(const json& payload, std::int64_t now, std::int64_t leew
   return Ok{};
 }
 
+// True for the JOSE typ of an RFC 9068 access token: "at+jwt" or "application/at+jwt", case-insensitively.
+bool is_at_jwt_type(const json& header) {
+  if (!header.is_object()) return false;
+  auto typ = header.find("typ");
+  if (typ == header.end() || !typ->is_string()) return false;
+  std::string t = typ->get<std::string>();
+  for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return t == "at+jwt" || t == "application/at+jwt";
+}
+
+// Refuses an ID token presented as an access token (see token_checks.hpp for the rule).
+Result<void> check_not_id_token(const json& header, const json& payload, const AccessTokenExpectations& expect) {
+  // Claims no access token carries: the ID token's binding to a sign-in (Core 3.1.3.6, 3.3.2.11; FAPI s_hash).
+  for (const char* claim : {"nonce", "at_hash", "c_hash", "s_hash"}) {
+    if (payload.contains(claim))
+      return make_error("token_is_id_token", std::string("the token carries ") + claim +
+                                                 ": it is an ID token, not an access token");
+  }
+  // RFC 9068 2.2.1 allows auth_time in a typed access token; an untyped one with it is an ID token (Kinde's access
+  // tokens never carry it, its ID tokens always do).
+  if (is_at_jwt_type(header)) return Ok{};
+  if (payload.contains("auth_time"))
+    return make_error("token_is_id_token", "the token carries auth_time and is not typed at+jwt: it is an ID token");
+  auto aud = payload.find("aud");
+  if (aud != payload.end() && !expect.client_id.empty() && expect.audience != expect.client_id &&
+      aud_contains(*aud, expect.client_id))
+    return make_error("token_is_id_token", "the token's aud names this app's client id " + in_quotes(expect.client_id) +
+                                               ": it is an ID token, not an access token");
+  return Ok{};
+}
+
 }  // namespace
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -145,15 +177,32 @@ Result<void> check_id_token_claims(const json& payload, const IdTokenExpectation
   return Ok{};
 }
 
-Result<void> check_access_token_claims(const json& payload, const AccessTokenExpectations& expect) {
+Result<void> check_access_token_claims(const json& header, const json& payload, const AccessTokenExpectations& expect) {
   if (!payload.is_object()) return make_error("token_bad_iss", "the payload is not a JSON object");
   if (auto r = check_iss(payload, expect.issuer); !r) return r;
   if (auto r = check_time(payload, expect.now, expect.leeway, /*exp_required=*/true); !r) return r;
+  if (auto r = check_not_id_token(header, payload, expect); !r) return r;
   if (!expect.audience.empty()) {
+    // RFC 9068 4 / RFC 8725 3.9: the token must be meant for this resource server.
     auto aud = payload.find("aud");
     if (aud == payload.end() || !aud_contains(*aud, expect.audience))
       return make_error("token_bad_aud", "aud " + shown(payload, "aud") + " does not contain " + in_quotes(expect.audience));
+    return Ok{};
   }
+  // No API audience configured: only tokens issued to this app's own client count (Kinde names it in azp,
+  // RFC 9068 2.2 in client_id). Without this, any app of the tenant could call with its own tokens.
+  bool named = false;
+  for (const char* name : {"azp", "client_id"}) {
+    auto it = payload.find(name);
+    if (it == payload.end()) continue;
+    if (!it->is_string() || it->get_ref<const std::string&>() != expect.client_id)
+      return make_error("token_bad_azp", std::string(name) + " " + shown(payload, name) +
+                                             " is not this app's client id " + in_quotes(expect.client_id));
+    named = true;
+  }
+  if (!named)
+    return make_error("token_no_azp", "the token names no client (no azp or client_id; expected " +
+                                          in_quotes(expect.client_id) + "); set KINDE_AUDIENCE to accept API tokens");
   return Ok{};
 }
 

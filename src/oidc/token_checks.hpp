@@ -29,15 +29,26 @@ struct IdTokenExpectations {
 Result<void> check_id_token_claims(const nlohmann::json& payload, const IdTokenExpectations& expect);
 
 struct AccessTokenExpectations {
-  std::string issuer, audience;
+  std::string issuer, audience, client_id;
   std::int64_t now = 0;
   std::int64_t leeway = 60;
 };
 
-// Bearer access token checks (RFC 9068 spirit): iss equal, exp/nbf with leeway, sub or client id present is NOT required,
-// aud must contain `audience` when audience is non-empty (token_bad_aud).
-// Codes: token_bad_iss, token_expired (exp missing too), token_not_yet_valid, token_bad_aud (aud missing too).
-Result<void> check_access_token_claims(const nlohmann::json& payload, const AccessTokenExpectations& expect);
+// Bearer access token checks (RFC 9068 4, RFC 8725 3.9/3.11): a token counts only when it was issued to this app
+// and is not an ID token. In order, each refusal its own code:
+// - token_bad_iss: iss not equal; token_expired (exp missing too) / token_not_yet_valid: exp/nbf with leeway.
+// - token_is_id_token: an ID token is never a bearer credential. It carries nonce, at_hash, c_hash or s_hash
+//   (claims only ID tokens define, OpenID Connect Core 2 / 3.3.2.11, FAPI); or, unless the JOSE header's typ is
+//   "at+jwt" / "application/at+jwt" (RFC 9068 2.1: ID tokens are never typed so, and such tokens may carry
+//   auth_time), it carries auth_time or its aud contains client_id (an ID token's audience is the client, Core 2;
+//   an access token's is an API), unless audience == client_id.
+// - audience set: aud (string or array) must contain it (token_bad_aud, aud missing too). No azp check then:
+//   every client granted that audience (M2M apps) may call.
+// - audience empty: the token must name this client: azp and/or client_id (RFC 9068 2.2) present, and each one
+//   present equal to client_id (token_no_azp when neither is a string, token_bad_azp otherwise).
+// sub is not required (M2M tokens). `header` is the verified JWS header (a non-object counts as untyped).
+Result<void> check_access_token_claims(const nlohmann::json& header, const nlohmann::json& payload,
+                                       const AccessTokenExpectations& expect);
 
 // Constant-time string equality (CRYPTO_memcmp; different lengths -> false without early exit on content).
 bool constant_time_equal(std::string_view a, std::string_view b);

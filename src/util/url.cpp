@@ -1,5 +1,6 @@
 #include "util/url.hpp"
 
+#include <cctype>
 #include <cstdint>
 
 namespace kinde {
@@ -190,6 +191,41 @@ std::string safe_next_path(std::string_view target) {
   // Keep the original (still-encoded) form when it passed, so query strings survive unchanged; but it
   // must itself contain no raw control characters or backslashes (checked via its decoded form above).
   return std::string(target);
+}
+
+std::optional<UrlOrigin> parse_url_origin(std::string_view url) {
+  for (unsigned char c : url)
+    if (c <= 0x20 || c >= 0x7f || c == '\\') return std::nullopt;
+  auto sep = url.find("://");
+  if (sep == std::string_view::npos) return std::nullopt;
+  UrlOrigin o;
+  for (char c : url.substr(0, sep)) o.scheme += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (o.scheme != "http" && o.scheme != "https") return std::nullopt;
+  std::string_view rest = url.substr(sep + 3);
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  std::string_view host = authority;
+  if (!authority.empty() && authority[0] == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(0, close + 1);
+    for (char c : host.substr(1, host.size() - 2))
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return std::nullopt;
+    if (host.size() <= 2) return std::nullopt;
+  } else {
+    host = authority.substr(0, authority.find(':'));
+    for (char c : host)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return std::nullopt;
+  }
+  if (host.empty()) return std::nullopt;
+  std::string_view after = authority.substr(host.size());
+  if (!after.empty()) {
+    if (after[0] != ':' || after.size() == 1 || after.size() > 6) return std::nullopt;
+    for (char c : after.substr(1))
+      if (c < '0' || c > '9') return std::nullopt;
+    o.port = std::string(after.substr(1));
+  }
+  for (char c : host) o.host += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return o;
 }
 
 }  // namespace kinde

@@ -37,4 +37,16 @@ std::string html_escape(std::string_view s);
 // control characters or backslashes anywhere (browsers treat '\' as '/', drop tab and newline).
 std::string safe_next_path(std::string_view target);
 
+// The parts of an absolute http(s) URL that decide where a request goes (RFC 3986 3.1, 3.2).
+struct UrlOrigin {
+  std::string scheme;  // "http" or "https", lower case
+  std::string host;    // lower case; an IPv6 literal keeps its brackets ("[::1]")
+  std::string port;    // digits as written, "" when absent
+};
+// Parses "scheme://host[:port][/path][?query][#fragment]" strictly: scheme http or https (any case), a host of
+// letters, digits, '-' and '.' (or a bracketed IPv6 literal), an optional all-digit port. nullopt for anything
+// else, including userinfo ("https://a@b"), percent-escapes or backslashes in the authority, and any control
+// character, space or backslash in the whole URL: a URL read two ways could send a request elsewhere.
+std::optional<UrlOrigin> parse_url_origin(std::string_view url);
+
 }  // namespace kinde

@@ -4,8 +4,9 @@
 //
 // Endpoints: /.well-known/openid-configuration, /.well-known/jwks (and .json), /oauth2/auth (records
 // state, nonce and PKCE challenge, then redirects to redirect_uri with a code), /oauth2/token
-// (authorization_code and refresh_token grants), /logout, and /_control (POST JSON = setMode, GET =
-// state) for use from another process. Only node:crypto and node:http.
+// (authorization_code, refresh_token and client_credentials grants), /oauth2/revoke (RFC 7009, recorded in
+// `revocations`), /logout, and /_control (POST JSON = setMode, GET = state) for use from another process.
+// Only node:crypto and node:http.
 //
 // Modes (setMode merges; they last until changed or resetMode()):
 //   idToken   normal | bad_signature | wrong_iss | wrong_aud (no azp) | wrong_azp | missing_sub | missing_iat |
@@ -14,7 +15,12 @@
 //   token     normal | invalid_grant | http_500 | html | invalid_json | hang          (every grant)
 //   refresh   rotate (default) | same (no new refresh token) | changed_sub | invalid_grant
 //   discovery normal | wrong_issuer | http_500 | hang;   jwks  normal | http_500 | empty | hang
-//   expiresIn, refreshExpiresIn (seconds), tokenDelayMs, nonce (override the recorded one)
+//   expiresIn, refreshExpiresIn (seconds; null = no expires_in in the answer), tokenDelayMs, nonce (override the
+//   recorded one), tokenType (token_type of every answer), accessTokenTtl (exp of access tokens, seconds)
+//   revocation normal | http_500 | hang | absent (not listed in discovery)
+//   discoveryOverrides  an object merged into the discovery document (e.g. a token_endpoint on another host)
+// Tokens for other parties, signed with the published key: mintAccessToken({clientId, audience, ...}) and
+// makeIdToken({clientId, ...}); addClient(id, secret) registers another (M2M) client for client_credentials.
 // The code grant is checked like a provider would: known unused code, same redirect_uri, PKCE S256 and
 // client authentication (Basic or post); the nonce put in the ID token is the one sent to /oauth2/auth.
 //
@@ -30,6 +36,7 @@ export const TOKEN_MODES = ['normal', 'invalid_grant', 'http_500', 'html', 'inva
 export const REFRESH_MODES = ['rotate', 'same', 'changed_sub', 'invalid_grant'];
 export const DISCOVERY_MODES = ['normal', 'wrong_issuer', 'http_500', 'hang'];
 export const JWKS_MODES = ['normal', 'http_500', 'empty', 'hang'];
+export const REVOCATION_MODES = ['normal', 'http_500', 'hang', 'absent'];
 
 const DEFAULT_MODE = {
   idToken: 'normal',      // how the next ID tokens are made (ID_TOKEN_MODES)
@@ -41,6 +48,10 @@ const DEFAULT_MODE = {
   refreshExpiresIn: 3600, // expires_in of refresh-grant answers
   tokenDelayMs: 0,        // delay before the token endpoint answers (to overlap concurrent refreshes)
   nonce: null,            // force the nonce put in ID tokens (null: the one recorded at /oauth2/auth)
+  tokenType: 'bearer',    // token_type of every token answer
+  accessTokenTtl: null,   // exp of issued access tokens, seconds from now (null: the answer's expires_in)
+  revocation: 'normal',   // REVOCATION_MODES
+  discoveryOverrides: null, // members merged into the discovery document
 };
 
 export const DEFAULT_USER = {
@@ -82,6 +93,8 @@ export class FakeIdp {
     this.grants = [];                    // every token request: {grant_type, code, refresh_token, ...}
     this.requests = [];                  // every request: {method, path}
     this.issued = [];                    // every token response body sent
+    this.clients = new Map();            // other registered clients: id -> secret (client_credentials)
+    this.revocations = [];               // every /oauth2/revoke request: {token, token_type_hint, client, basic_auth}
     this.hanging = new Set();
     this.server = null;
     this.issuer = '';
@@ -93,7 +106,7 @@ export class FakeIdp {
     for (const [k, v] of Object.entries(changes)) {
       if (!(k in DEFAULT_MODE)) throw new Error(`fakeidp: unknown mode field ${k}`);
       const allowed = { idToken: ID_TOKEN_MODES, token: TOKEN_MODES, refresh: REFRESH_MODES,
-        discovery: DISCOVERY_MODES, jwks: JWKS_MODES }[k];
+        discovery: DISCOVERY_MODES, jwks: JWKS_MODES, revocation: REVOCATION_MODES }[k];
       if (allowed && !allowed.includes(v)) throw new Error(`fakeidp: ${k} cannot be ${v}`);
     }
     if (changes.idToken === 'rotated_kid' && this.mode.idToken !== 'rotated_kid') this.rotateKey();
@@ -114,9 +127,12 @@ export class FakeIdp {
   countRequests(path) { return this.requests.filter((r) => r.path === path).length; }
   lastAuthorization() { return this.authorizations[this.authorizations.length - 1]; }
 
+  // Registers another client (an M2M app) that may use the client_credentials grant.
+  addClient(id, secret) { this.clients.set(id, secret); }
+
   discovery() {
     const iss = this.mode.discovery === 'wrong_issuer' ? 'http://127.0.0.1:1/not-this-issuer' : this.issuer;
-    return {
+    const doc = {
       issuer: iss,
       authorization_endpoint: `${this.issuer}/oauth2/auth`,
       token_endpoint: `${this.issuer}/oauth2/token`,
@@ -129,16 +145,18 @@ export class FakeIdp {
       code_challenge_methods_supported: ['S256'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     };
+    if (this.mode.revocation !== 'absent') doc.revocation_endpoint = `${this.issuer}/oauth2/revoke`;
+    return Object.assign(doc, this.mode.discoveryOverrides || {});
   }
 
   jwks() { return { keys: this.keys.map((k) => k.jwk) }; }
 
   // ID token for `sub` with `nonce`, damaged as this.mode.idToken says.
-  makeIdToken({ nonce, sub = this.user.sub, now = Math.floor(Date.now() / 1000) }) {
+  makeIdToken({ nonce, sub = this.user.sub, now = Math.floor(Date.now() / 1000), clientId = this.clientId }) {
     const mode = this.mode.idToken;
     const key = this.keys[0];
     const claims = {
-      iss: this.issuer, sub, aud: [this.clientId], azp: this.clientId, iat: now, exp: now + 3600,
+      iss: this.issuer, sub, aud: [clientId], azp: clientId, iat: now, exp: now + 3600,
       auth_time: now, at_hash: 'unused', given_name: this.user.given_name, family_name: this.user.family_name,
       name: this.user.name, email: this.user.email, picture: this.user.picture, org_codes: ['org_faults'],
     };
@@ -178,11 +196,27 @@ export class FakeIdp {
   }
 
   makeAccessToken({ sub = this.user.sub, now = Math.floor(Date.now() / 1000), expiresIn }) {
+    const ttl = this.mode.accessTokenTtl ?? expiresIn ?? 3600;
     return signRs256({ alg: 'RS256', typ: 'JWT', kid: this.keys[0].kid }, {
-      iss: this.issuer, sub, aud: [], azp: this.clientId, iat: now, exp: now + expiresIn,
+      iss: this.issuer, sub, aud: [], azp: this.clientId, iat: now, exp: now + ttl,
       jti: crypto.randomUUID(), scp: ['openid', 'profile', 'email', 'offline'], org_code: 'org_faults',
       permissions: ['read:items'], feature_flags: { theme: { t: 's', v: 'dark' } },
     }, this.keys[0]);
+  }
+
+  // An access token for any party, Kinde's shape: azp = clientId, aud = the audiences (a list); client_credentials
+  // tokens (gty) carry no user. stray: signed by a key never published (an unknown kid). extra: more claims.
+  mintAccessToken({ clientId = this.clientId, audience = [], sub = this.user.sub, m2m = false, stray = false,
+    expiresIn = 3600, now = Math.floor(Date.now() / 1000), extra = {} } = {}) {
+    const claims = {
+      iss: this.issuer, aud: [].concat(audience), azp: clientId, iat: now, exp: now + expiresIn,
+      jti: crypto.randomUUID(), permissions: ['read:items', 'write:items'], org_code: 'org_faults', ...extra,
+    };
+    if (m2m) Object.assign(claims, { gty: ['client_credentials'], scope: '', scp: [] });
+    else Object.assign(claims, { sub, scp: ['openid', 'profile', 'email', 'offline'] });
+    if (stray) this.strayKey ||= newKey('stray');
+    const key = stray ? this.strayKey : this.keys[0];
+    return signRs256({ alg: 'RS256', typ: 'JWT', kid: key.kid }, claims, key);
   }
 
   newRefreshToken(sub) {
@@ -226,7 +260,7 @@ export class FakeIdp {
       req.on('data', (d) => parts.push(d));
       req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
     });
-    this.requests.push({ method: req.method, path: url.pathname });
+    this.requests.push({ method: req.method, path: url.pathname, host: req.headers.host });
     const json = (status, obj, extra = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...extra });
       res.end(JSON.stringify(obj));
@@ -243,6 +277,7 @@ export class FakeIdp {
         return json(200, this.mode.jwks === 'empty' ? { keys: [] } : this.jwks());
       case '/oauth2/auth': return this.authorize(url, res);
       case '/oauth2/token': return this.token(req, body, res, json);
+      case '/oauth2/revoke': return this.revoke(req, body, res, json);
       case '/logout': {
         const target = url.searchParams.get('redirect') || url.searchParams.get('post_logout_redirect_uri');
         res.writeHead(target ? 302 : 200, target ? { location: target } : { 'content-type': 'text/plain' });
@@ -253,7 +288,7 @@ export class FakeIdp {
           try { return json(200, this.setMode(JSON.parse(body || '{}'))); } catch (e) { return json(400, { error: e.message }); }
         }
         return json(200, { mode: this.mode, grants: this.grants, authorizations: this.authorizations,
-          requests: this.requests, keys: this.keys.map((k) => k.kid) });
+          requests: this.requests, revocations: this.revocations, keys: this.keys.map((k) => k.kid) });
       default:
         res.writeHead(404, { 'content-type': 'text/plain' });
         return res.end('not found');
@@ -282,15 +317,39 @@ export class FakeIdp {
   }
 
   // Checks client authentication like a provider would: Basic (form-encoded id:secret) or post.
-  clientAuthenticated(req, form) {
+  clientAuthenticated(req, form) { return this.clientOf(req, form) === this.clientId; }
+
+  // The client that authenticated (Basic or post): this app's or one added with addClient; null if none.
+  clientOf(req, form) {
+    const secretOf = (id) => (id === this.clientId ? this.clientSecret : this.clients.get(id));
     const h = req.headers.authorization || '';
+    let id; let secret;
     if (h.startsWith('Basic ')) {
       const raw = Buffer.from(h.slice(6), 'base64').toString('utf8');
       const i = raw.indexOf(':');
+      if (i <= 0) return null;
       const dec = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
-      return i > 0 && dec(raw.slice(0, i)) === this.clientId && dec(raw.slice(i + 1)) === this.clientSecret;
+      [id, secret] = [dec(raw.slice(0, i)), dec(raw.slice(i + 1))];
+    } else {
+      [id, secret] = [form.get('client_id'), form.get('client_secret')];
     }
-    return form.get('client_id') === this.clientId && form.get('client_secret') === this.clientSecret;
+    return id && secret !== undefined && secretOf(id) !== undefined && secretOf(id) === secret ? id : null;
+  }
+
+  // RFC 7009: records the request (never answering with the token), then revokes a known refresh token.
+  async revoke(req, body, res, json) {
+    const form = new URLSearchParams(body);
+    const client = this.clientOf(req, form);
+    this.revocations.push({ token: form.get('token'), token_type_hint: form.get('token_type_hint'), client,
+      basic_auth: (req.headers.authorization || '').startsWith('Basic '), method: req.method, at: Date.now() });
+    if (this.mode.revocation === 'hang') return this.hang(res);
+    if (this.mode.revocation === 'http_500') return json(500, { error: 'server_error' });
+    if (req.method !== 'POST') return json(405, { error: 'invalid_request' });
+    if (!client) return json(401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="fakeidp"' });
+    const rt = this.refreshTokens.get(form.get('token'));
+    if (rt) rt.valid = false;
+    res.writeHead(200, { 'cache-control': 'no-store' });
+    return res.end();
   }
 
   async token(req, body, res, json) {
@@ -303,6 +362,14 @@ export class FakeIdp {
     this.grants.push(grant);
     if (this.mode.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, this.mode.tokenDelayMs));
     if (req.method !== 'POST') return json(405, { error: 'invalid_request' });
+    if (grant.grant_type === 'client_credentials' && this.clientOf(req, form)) {
+      // An M2M app's token (Kinde: aud = the requested API audience, azp = the M2M app, gty).
+      const audience = form.get('audience');
+      const answer = { access_token: this.mintAccessToken({ clientId: this.clientOf(req, form), m2m: true,
+        audience: audience ? [audience] : [] }), token_type: this.mode.tokenType, expires_in: 3600 };
+      this.issued.push(answer);
+      return json(200, answer);
+    }
     if (!this.clientAuthenticated(req, form)) {
       return json(401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="fakeidp"' });
     }
@@ -335,8 +402,9 @@ export class FakeIdp {
         access_token: this.makeAccessToken({ now, expiresIn: this.mode.expiresIn }),
         id_token: this.makeIdToken({ nonce, now }),
         refresh_token: this.newRefreshToken(this.user.sub),
-        token_type: 'bearer', expires_in: this.mode.expiresIn, scope: 'openid profile email offline',
+        token_type: this.mode.tokenType, expires_in: this.mode.expiresIn, scope: 'openid profile email offline',
       };
+      if (this.mode.expiresIn === null) delete answer.expires_in;
       this.issued.push(answer);
       return json(200, answer);
     }
@@ -349,8 +417,9 @@ export class FakeIdp {
       const answer = {
         access_token: this.makeAccessToken({ sub, now, expiresIn: this.mode.refreshExpiresIn }),
         id_token: this.makeIdToken({ sub, now }),
-        token_type: 'bearer', expires_in: this.mode.refreshExpiresIn, scope: 'openid profile email offline',
+        token_type: this.mode.tokenType, expires_in: this.mode.refreshExpiresIn, scope: 'openid profile email offline',
       };
+      if (this.mode.refreshExpiresIn === null) delete answer.expires_in;
       if (this.mode.refresh !== 'same') {
         rt.valid = false;  // rotation: the old token is spent
         answer.refresh_token = this.newRefreshToken(rt.sub);

@@ -35,13 +35,23 @@ void check_claims(const nlohmann::json& payload) {
   }
   id.nonce.clear();  // refreshed ID tokens: nonce not checked
   (void)kinde::check_id_token_claims(payload, id);
-  kinde::AccessTokenExpectations at{std::string(fz::kIssuer), std::string(fz::kAudience), fz::kNow, 60};
-  if (kinde::check_access_token_claims(payload, at).ok()) {
+  kinde::AccessTokenExpectations at{std::string(fz::kIssuer), std::string(fz::kAudience), std::string(fz::kClientId),
+                                    fz::kNow, 60};
+  const nlohmann::json untyped = nlohmann::json::object();
+  if (kinde::check_access_token_claims(untyped, payload, at).ok()) {
     FUZZ_CHECK(payload.value("iss", nlohmann::json()) == fz::kIssuer);
     FUZZ_CHECK(payload.contains("aud"));
+    // Never an ID token: none of the claims only ID tokens carry.
+    for (const char* claim : {"nonce", "at_hash", "c_hash", "s_hash", "auth_time"}) FUZZ_CHECK(!payload.contains(claim));
   }
   at.audience.clear();
-  (void)kinde::check_access_token_claims(payload, at);
+  if (kinde::check_access_token_claims(untyped, payload, at).ok()) {
+    // Issued to this app: azp or client_id names it, and neither names another client.
+    FUZZ_CHECK(payload.value("azp", nlohmann::json()) == fz::kClientId ||
+               payload.value("client_id", nlohmann::json()) == fz::kClientId);
+    FUZZ_CHECK(!payload.contains("azp") || payload["azp"] == fz::kClientId);
+    FUZZ_CHECK(!payload.contains("client_id") || payload["client_id"] == fz::kClientId);
+  }
 }
 
 }  // namespace

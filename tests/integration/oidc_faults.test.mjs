@@ -128,17 +128,31 @@ for (const [mode, code] of idTokenFaults) {
 }
 
 test('an unknown kid that the re-fetched JWKS has (key rotation) is accepted', async () => {
-  // Prime the app's JWKS cache with the current key, then rotate.
-  const first = await signIn(app);
-  assert.equal(first.res.status, 303);
-  const jwksBefore = fake.countRequests('/.well-known/jwks');
-  fake.setMode({ idToken: 'rotated_kid' });
-  const { res, session } = await signIn(app);
-  assert.equal(res.status, 303, res.body + res.stderr);
-  assert.ok(session);
-  assert.ok(fake.countRequests('/.well-known/jwks') > jwksBefore, 'the app re-fetched the JWKS');
-  const home = await withSession(app, session);
-  assert.match(home.body, /Ada Lovelace/);
+  // Its own provider and app: the rotation must not touch the other tests' keys, and the forced JWKS re-fetch
+  // is limited to once a minute across every process sharing a provider cache (the unknown_kid case above
+  // has just spent `app`'s).
+  const rotating = await startFakeIdp({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  try {
+    const fresh = newApp(rotating.issuer);
+    // Prime the app's JWKS cache with the current key, then rotate.
+    const first = await signIn(fresh);
+    assert.equal(first.res.status, 303);
+    const jwksBefore = rotating.countRequests('/.well-known/jwks');
+    rotating.setMode({ idToken: 'rotated_kid' });
+    const { res, session } = await signIn(fresh);
+    assert.equal(res.status, 303, res.body + res.stderr);
+    assert.ok(session);
+    assert.equal(rotating.countRequests('/.well-known/jwks') - jwksBefore, 1, 'the app re-fetched the JWKS once');
+    const home = await withSession(fresh, session);
+    assert.match(home.body, /Ada Lovelace/);
+    // Within the minute, another unknown kid is refused without a fetch (shared limit, not one per process).
+    rotating.setMode({ idToken: 'unknown_kid' });
+    const r = await callbackWith(fresh);
+    await assertRefused(r, { status: 401, code: 'jwt_unknown_kid', text: /could not be verified/ });
+    assert.equal(rotating.countRequests('/.well-known/jwks') - jwksBefore, 1, 'rate limited across processes');
+  } finally {
+    await rotating.stop();
+  }
 });
 
 const tokenFaults = [

@@ -542,6 +542,43 @@ BOOST_AUTO_TEST_CASE(logout_without_a_session_still_expires_the_cookie_and_uses_
   BOOST_TEST(param(query_of(r.header("Location")), "redirect") == "https://app.example/bye");
 }
 
+BOOST_AUTO_TEST_CASE(logout_revokes_the_refresh_token_when_the_provider_lists_a_revocation_endpoint) {
+  TestApp t;
+  t.oidc.meta.revocation_endpoint = "https://idp.example/oauth2/revoke";
+  std::string id = t.sign_in(kAda, {{"id_token", "idt-1"}, {"refresh_token", "rt-to-revoke"}});
+  Response r = t.handle(get_request("/logout", "", t.session_cookie_header(id)));
+  BOOST_TEST(r.status == 303);
+  BOOST_REQUIRE(t.oidc.revoked.size() == 1u);
+  BOOST_TEST(t.oidc.revoked[0] == "rt-to-revoke");
+  BOOST_TEST(!t.stored(id).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_revocation_still_signs_out) {
+  TestApp t;
+  t.oidc.meta.revocation_endpoint = "https://idp.example/oauth2/revoke";
+  t.oidc.revoke_error = make_error("revocation_failed", "http_timeout: timed out");
+  std::string id = t.sign_in(kAda, {{"id_token", "idt-1"}, {"refresh_token", "rt-2"}});
+  Response r = t.handle(get_request("/logout", "", t.session_cookie_header(id)));
+  BOOST_TEST(r.status == 303);
+  BOOST_TEST(t.oidc.revoked.size() == 1u);
+  BOOST_TEST(!t.stored(id).has_value());
+  BOOST_TEST(contains(set_cookie(r, t.config.cookie_name), "Max-Age=0"));
+  BOOST_TEST(r.header("Location").rfind("https://idp.example/logout?", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(no_revocation_without_an_endpoint_a_refresh_token_or_discovery) {
+  TestApp t;  // the fake's discovery lists no revocation_endpoint
+  std::string id = t.sign_in(kAda, {{"refresh_token", "rt-3"}});
+  BOOST_TEST(t.handle(get_request("/logout", "", t.session_cookie_header(id))).status == 303);
+  t.oidc.meta.revocation_endpoint = "https://idp.example/oauth2/revoke";
+  std::string no_rt = t.sign_in(kAda, {{"id_token", "idt"}});
+  BOOST_TEST(t.handle(get_request("/logout", "", t.session_cookie_header(no_rt))).status == 303);
+  t.oidc.metadata_error = make_error("discovery_failed", "down");
+  std::string down = t.sign_in(kAda, {{"refresh_token", "rt-4"}});
+  BOOST_TEST(t.handle(get_request("/logout", "", t.session_cookie_header(down))).status == 303);
+  BOOST_TEST(t.oidc.revoked.empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Token refresh when a session is loaded.
 

@@ -162,6 +162,46 @@ BOOST_AUTO_TEST_CASE(valid_bearer_token_passes_with_its_subject_and_permissions)
   BOOST_TEST(contains(bad.header("WWW-Authenticate"), "invalid_token"));
 }
 
+BOOST_AUTO_TEST_CASE(the_bearer_scheme_is_read_the_same_way_as_by_the_api) {
+  // One parser (Request::bearer_token): any case of the scheme is a bearer call, answered in JSON, never
+  // with a sign-in redirect; an empty token is an invalid one, not "no credentials".
+  TestApp t;
+  t.oidc.access_tokens["tok"] = {{"sub", "kp_machine"}, {"permissions", {"read:items"}}};
+  for (const char* scheme_text : {"Bearer", "bearer", "BEARER"}) {
+    const std::string scheme = scheme_text;
+    RequestSpec s = authorizer_request("", kHtml);
+    s.authorization = scheme + " tok";
+    BOOST_TEST(t.handle(s).status == 200, scheme);
+    s.authorization = scheme + " forged";
+    Response bad = t.handle(s);
+    BOOST_TEST(bad.status == 401, scheme);
+    BOOST_TEST(bad.header("Location").empty(), scheme);
+    BOOST_TEST(contains(bad.header("Content-Type"), "application/json"), scheme);
+    // The API route gives the same verdicts.
+    RequestSpec api;
+    api.path = "/api/me";
+    api.accept = kHtml;
+    api.authorization = scheme + " tok";
+    BOOST_TEST(t.handle(api).status == 200, scheme);
+    api.authorization = scheme + " forged";
+    BOOST_TEST(t.handle(api).status == 401, scheme);
+  }
+  std::string cookie = sign_in(t);
+  for (const char* empty : {"Bearer", "Bearer   "}) {
+    RequestSpec s = authorizer_request(cookie, kHtml);
+    s.authorization = empty;
+    Response r = t.handle(s);
+    BOOST_TEST(r.status == 401, "'" << empty << "'");  // the session cookie does not rescue it
+    BOOST_TEST(contains(r.header("WWW-Authenticate"), "invalid_token"));
+  }
+  // Another scheme is no bearer call: the browser with a session passes, without one it is sent to sign in.
+  RequestSpec basic = authorizer_request(cookie, kHtml);
+  basic.authorization = "Basic dXNlcjpwYXNz";
+  BOOST_TEST(t.handle(basic).status == 200);
+  basic.cookie.clear();
+  BOOST_TEST(t.handle(basic).status == 302);
+}
+
 BOOST_AUTO_TEST_CASE(missing_permission_is_403_with_a_page_that_names_it) {
   TestApp t;
   std::string cookie = sign_in(t);

@@ -220,6 +220,24 @@ BOOST_AUTO_TEST_CASE(oversized_numbers_and_other_bad_values_are_refused) {
   BOOST_TEST(contains(d, "KINDE_TOKEN_AUTH"));
 }
 
+BOOST_AUTO_TEST_CASE(trusted_hosts_are_host_names_separated_by_spaces_or_commas) {
+  auto none = load("http_issuer", {{"KINDE_ISSUER_URL", "https://x.kinde.com"}});
+  BOOST_REQUIRE(none);
+  BOOST_TEST(none->trusted_hosts.empty());
+  auto some = load("http_issuer", {{"KINDE_ISSUER_URL", "https://x.kinde.com"},
+                                   {"KINDE_TRUSTED_HOSTS", " Auth.Example.com, login.example.net  [::1]"}});
+  BOOST_REQUIRE(some);
+  BOOST_TEST(some->trusted_hosts == (std::vector<std::string>{"auth.example.com", "login.example.net", "[::1]"}));
+  for (const char* bad : {"https://auth.example.com", "auth.example.com:443", "auth.example.com/x", "*.example.com",
+                          "a@b.example"}) {
+    auto r = load("http_issuer", {{"KINDE_ISSUER_URL", "https://x.kinde.com"}, {"KINDE_TRUSTED_HOSTS", bad}});
+    BOOST_TEST_CONTEXT(bad) {
+      BOOST_REQUIRE(!r);
+      BOOST_TEST(contains(r.error().detail, "KINDE_TRUSTED_HOSTS"));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(callback_url_must_be_absolute) {
   auto r = load("http_issuer", {{"KINDE_ISSUER_URL", "https://x.kinde.com"}, {"KINDE_CALLBACK_URL", "/callback"}});
   BOOST_REQUIRE(!r);

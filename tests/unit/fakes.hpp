@@ -167,6 +167,8 @@ class FakeOidcClient : public OidcClient {
   std::vector<Exchange> exchanges;
   std::vector<std::string> refreshes;           // refresh tokens presented
   std::vector<std::pair<std::string, std::string>> id_checks;  // (token, nonce)
+  std::vector<std::string> revoked;             // refresh tokens passed to revoke_refresh_token()
+  std::optional<Error> revoke_error;            // set: revoke_refresh_token() fails with it (after recording)
   int metadata_calls = 0;
 
   Result<ProviderMetadata> metadata() override {
@@ -200,6 +202,12 @@ class FakeOidcClient : public OidcClient {
     auto it = access_tokens.find(token);
     if (it == access_tokens.end()) return make_error("access_token_invalid", "unknown test token");
     return it->second;
+  }
+  Result<void> revoke_refresh_token(const std::string& refresh_token) override {
+    revoked.push_back(refresh_token);
+    if (meta.revocation_endpoint.empty()) return make_error("revocation_unsupported", "no revocation_endpoint");
+    if (revoke_error) return *revoke_error;
+    return Ok{};
   }
 };
 

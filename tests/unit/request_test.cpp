@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "cgi/request.hpp"
@@ -231,6 +232,42 @@ BOOST_AUTO_TEST_CASE(wants_json_for_api_paths_bearer_or_json_accept) {
   s.accept = "";
   s.authorization = "Bearer x";
   BOOST_TEST(s.build().wants_json());
+}
+
+BOOST_AUTO_TEST_CASE(bearer_token_is_one_parser_with_a_case_insensitive_scheme) {
+  struct Case {
+    const char* header;          // Authorization ("" = none)
+    std::optional<std::string> token;
+  };
+  const Case cases[] = {
+      {"", std::nullopt},
+      {"Bearer abc.def.ghi", "abc.def.ghi"},
+      {"bearer abc.def.ghi", "abc.def.ghi"},            // RFC 9110 11.1: case-insensitive scheme
+      {"BEARER abc.def.ghi", "abc.def.ghi"},
+      {"BeArEr abc.def.ghi", "abc.def.ghi"},
+      {"Bearer    abc.def.ghi  ", "abc.def.ghi"},       // extra spaces around the token are dropped
+      {"Bearer\tabc.def.ghi", "abc.def.ghi"},
+      {"Bearer", ""},                                   // the scheme without a token: present, empty
+      {"Bearer   ", ""},
+      {"Bearer a b", "a b"},                            // not a token68: the caller refuses it
+      {"Bearerabc.def.ghi", std::nullopt},              // another scheme name
+      {"Basic dXNlcjpwYXNz", std::nullopt},
+      {"Bear abc", std::nullopt},
+      {"DPoP abc.def.ghi", std::nullopt},
+      {" Bearer abc", std::nullopt},                    // a server would have trimmed it; the scheme must lead
+  };
+  for (const auto& c : cases) {
+    RequestSpec s;
+    s.authorization = c.header;
+    Request r = s.build();
+    auto got = r.bearer_token();
+    BOOST_TEST_CONTEXT("Authorization: '" << c.header << "'") {
+      BOOST_TEST(got.has_value() == c.token.has_value());
+      if (got && c.token) BOOST_TEST(std::string(*got) == *c.token);
+      // The JSON-or-HTML decision follows the same parser: a Bearer header of any case wants JSON on any path.
+      BOOST_TEST(r.wants_json() == c.token.has_value());
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(response_headers_drop_cr_lf_and_serialize_in_cgi_form) {

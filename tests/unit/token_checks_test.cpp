@@ -32,12 +32,21 @@ AccessTokenExpectations access_at(std::int64_t now, const std::string& audience 
   AccessTokenExpectations e;
   e.issuer = kIssuer;
   e.audience = audience;
+  e.client_id = kClient;
   e.now = now;
   e.leeway = leeway;
   return e;
 }
 
 std::string code_of(const Result<void>& r) { return r.ok() ? "ok" : r.error().code; }
+
+// Kinde's access tokens have a plain JWT header; RFC 9068 ones say typ at+jwt.
+const json kJwtHeader = {{"alg", "RS256"}, {"typ", "JWT"}, {"kid", "k1"}};
+const json kAtJwtHeader = {{"alg", "RS256"}, {"typ", "at+jwt"}, {"kid", "k1"}};
+
+std::string access_code(const json& payload, const AccessTokenExpectations& e, const json& header = kJwtHeader) {
+  return code_of(check_access_token_claims(header, payload, e));
+}
 
 std::string id_code(const json& payload, const IdTokenExpectations& e) {
   return code_of(check_id_token_claims(payload, e));
@@ -255,38 +264,139 @@ BOOST_AUTO_TEST_CASE(checks_report_the_first_failure_in_a_stable_order) {
 
 BOOST_AUTO_TEST_CASE(a_valid_access_token_passes_with_or_without_an_audience) {
   const json p = kinde::testing::access_token_payload(kIssuer, kClient, "https://api.example", 100);
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(100))) == "ok");
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(100, "https://api.example"))) == "ok");
+  BOOST_TEST(access_code(p, access_at(100)) == "ok");
+  BOOST_TEST(access_code(p, access_at(100, "https://api.example")) == "ok");
   // M2M tokens may carry no sub: not required.
   json m2m = p;
   m2m.erase("sub");
-  BOOST_TEST(code_of(check_access_token_claims(m2m, access_at(100, "https://api.example"))) == "ok");
+  BOOST_TEST(access_code(m2m, access_at(100, "https://api.example")) == "ok");
 }
 
 BOOST_AUTO_TEST_CASE(access_token_issuer_and_audience_are_checked) {
   json p = kinde::testing::access_token_payload(kIssuer, kClient, "https://api.example", 100);
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(100, "https://other.example"))) == "token_bad_aud");
+  BOOST_TEST(access_code(p, access_at(100, "https://other.example")) == "token_bad_aud");
   p["aud"] = "https://api.example";
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(100, "https://api.example"))) == "ok");
+  BOOST_TEST(access_code(p, access_at(100, "https://api.example")) == "ok");
   p.erase("aud");
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(100, "https://api.example"))) == "token_bad_aud");
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(100))) == "ok");
+  BOOST_TEST(access_code(p, access_at(100, "https://api.example")) == "token_bad_aud");
+  BOOST_TEST(access_code(p, access_at(100)) == "ok");
   p["iss"] = "https://evil.example";
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(100))) == "token_bad_iss");
+  BOOST_TEST(access_code(p, access_at(100)) == "token_bad_iss");
 }
 
 BOOST_AUTO_TEST_CASE(access_token_exp_and_nbf_use_the_leeway) {
   json p = kinde::testing::access_token_payload(kIssuer, kClient, "", 0);
   p["exp"] = 100;
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(90, "", 0))) == "ok");
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(110, "", 0))) == "token_expired");
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(110, "", 60))) == "ok");
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(160, "", 60))) == "token_expired");
+  BOOST_TEST(access_code(p, access_at(90, "", 0)) == "ok");
+  BOOST_TEST(access_code(p, access_at(110, "", 0)) == "token_expired");
+  BOOST_TEST(access_code(p, access_at(110, "", 60)) == "ok");
+  BOOST_TEST(access_code(p, access_at(160, "", 60)) == "token_expired");
   p["nbf"] = 80;
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(70, "", 0))) == "token_not_yet_valid");
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(70, "", 10))) == "ok");
+  BOOST_TEST(access_code(p, access_at(70, "", 0)) == "token_not_yet_valid");
+  BOOST_TEST(access_code(p, access_at(70, "", 10)) == "ok");
   p.erase("exp");
-  BOOST_TEST(code_of(check_access_token_claims(p, access_at(90, "", 60))) == "token_expired");
+  BOOST_TEST(access_code(p, access_at(90, "", 60)) == "token_expired");
+}
+
+// ---- access tokens: issued to this app, never an ID token (RFC 9068 4, RFC 8725 3.9) ----------------
+
+BOOST_AUTO_TEST_CASE(without_an_audience_only_tokens_issued_to_this_client_pass) {
+  const json own = kinde::testing::access_token_payload(kIssuer, kClient, "", 100);  // azp = this client
+  BOOST_TEST(access_code(own, access_at(100)) == "ok");
+  // Another app's token (M2M or user): its azp names another client.
+  json other = kinde::testing::access_token_payload(kIssuer, "other-m2m-app", "https://api.example", 100);
+  other["gty"] = json::array({"client_credentials"});
+  BOOST_TEST(access_code(other, access_at(100)) == "token_bad_azp");
+  // RFC 9068 2.2 names the client in client_id: the same rule.
+  json rfc = own;
+  rfc.erase("azp");
+  rfc["client_id"] = kClient;
+  BOOST_TEST(access_code(rfc, access_at(100), kAtJwtHeader) == "ok");
+  rfc["client_id"] = "other-app";
+  BOOST_TEST(access_code(rfc, access_at(100), kAtJwtHeader) == "token_bad_azp");
+  // Both present: both must name this client.
+  rfc["azp"] = kClient;
+  BOOST_TEST(access_code(rfc, access_at(100), kAtJwtHeader) == "token_bad_azp");
+  rfc["client_id"] = kClient;
+  BOOST_TEST(access_code(rfc, access_at(100), kAtJwtHeader) == "ok");
+  // Neither: no client named.
+  json anonymous = own;
+  anonymous.erase("azp");
+  BOOST_TEST(access_code(anonymous, access_at(100)) == "token_no_azp");
+  // A non-string azp is not this client.
+  json weird = own;
+  weird["azp"] = json::array({kClient});
+  BOOST_TEST(access_code(weird, access_at(100)) == "token_bad_azp");
+  // The refusal says what was expected and what came.
+  auto r = check_access_token_claims(kJwtHeader, other, access_at(100));
+  BOOST_TEST(r.error().detail.find("other-m2m-app") != std::string::npos);
+  BOOST_TEST(r.error().detail.find(kClient) != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(with_an_audience_any_client_granted_it_passes_and_no_other) {
+  const std::string api = "https://api.example";
+  json m2m = kinde::testing::access_token_payload(kIssuer, "other-m2m-app", api, 100);
+  m2m.erase("sub");
+  m2m["gty"] = json::array({"client_credentials"});
+  BOOST_TEST(access_code(m2m, access_at(100, api)) == "ok");           // Kinde M2M token for the API
+  m2m["aud"] = json::array({"https://another-api.example"});
+  BOOST_TEST(access_code(m2m, access_at(100, api)) == "token_bad_aud");
+  m2m["aud"] = json::array();
+  BOOST_TEST(access_code(m2m, access_at(100, api)) == "token_bad_aud");
+}
+
+BOOST_AUTO_TEST_CASE(an_id_token_is_never_a_bearer_credential) {
+  // This app's own ID token, as Kinde and the test providers issue it: refused with and without an audience.
+  json own_id = kinde::testing::id_token_payload(kIssuer, kClient, kNonce, 100);
+  own_id["auth_time"] = 90;
+  own_id["at_hash"] = "VZ6cU0Ay0RKB5EosbWuTCQ";
+  for (const std::string& audience : {std::string(), std::string("https://api.example")}) {
+    BOOST_TEST(access_code(own_id, access_at(100, audience)) == "token_is_id_token");
+  }
+  // Each marker alone is enough, on an otherwise valid access token of this client.
+  for (const char* marker : {"nonce", "at_hash", "c_hash", "s_hash", "auth_time"}) {
+    json p = kinde::testing::access_token_payload(kIssuer, kClient, "", 100);
+    p[marker] = marker == std::string("auth_time") ? json(90) : json("x");
+    BOOST_TEST_CONTEXT(marker) { BOOST_TEST(access_code(p, access_at(100)) == "token_is_id_token"); }
+  }
+  // A refreshed ID token without nonce, at_hash or auth_time is still addressed to the client (Core 2).
+  json bare = kinde::testing::id_token_payload(kIssuer, kClient, "", 100);
+  BOOST_TEST(access_code(bare, access_at(100)) == "token_is_id_token");
+  // Kinde's ID token has aud = the business domain and azp = the client: the markers catch it.
+  json kinde_id = own_id;
+  kinde_id["aud"] = json::array({kIssuer});
+  BOOST_TEST(access_code(kinde_id, access_at(100)) == "token_is_id_token");
+  // Another app's ID token: refused whatever the audience.
+  json foreign = kinde::testing::id_token_payload(kIssuer, "another-app", kNonce, 100);
+  BOOST_TEST(access_code(foreign, access_at(100)) == "token_is_id_token");
+  BOOST_TEST(access_code(foreign, access_at(100, "https://api.example")) == "token_is_id_token");
+}
+
+BOOST_AUTO_TEST_CASE(a_typed_at_jwt_may_carry_auth_time_but_never_nonce_or_hashes) {
+  // RFC 9068 2.2.1 lists auth_time among an access token's claims (Okta sends it): typed tokens keep it.
+  json p = kinde::testing::access_token_payload(kIssuer, kClient, "", 100);
+  p["auth_time"] = 90;
+  BOOST_TEST(access_code(p, access_at(100), kAtJwtHeader) == "ok");
+  BOOST_TEST(access_code(p, access_at(100), json{{"typ", "application/AT+JWT"}}) == "ok");
+  BOOST_TEST(access_code(p, access_at(100), kJwtHeader) == "token_is_id_token");
+  BOOST_TEST(access_code(p, access_at(100), json::object()) == "token_is_id_token");
+  p["nonce"] = "n";
+  BOOST_TEST(access_code(p, access_at(100), kAtJwtHeader) == "token_is_id_token");
+}
+
+BOOST_AUTO_TEST_CASE(an_api_audience_equal_to_the_client_id_is_not_mistaken_for_an_id_token) {
+  // Some providers (Entra ID) give a token for the app's own API the client id as audience.
+  json p = kinde::testing::access_token_payload(kIssuer, kClient, kClient, 100);
+  BOOST_TEST(access_code(p, access_at(100, kClient)) == "ok");
+  BOOST_TEST(access_code(p, access_at(100)) == "token_is_id_token");
+}
+
+BOOST_AUTO_TEST_CASE(the_cheaper_checks_come_first) {
+  // iss and exp are checked before anything else: an expired foreign ID token says "expired".
+  json foreign = kinde::testing::id_token_payload(kIssuer, "another-app", kNonce, 100);
+  BOOST_TEST(access_code(foreign, access_at(100 + 3600 + 61)) == "token_expired");
+  foreign["iss"] = "https://evil.example";
+  BOOST_TEST(access_code(foreign, access_at(100)) == "token_bad_iss");
 }
 
 // ---- constant_time_equal ----------------------------------------------------------------------------

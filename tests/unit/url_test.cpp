@@ -178,4 +178,45 @@ BOOST_AUTO_TEST_CASE(next_filter_keeps_legitimate_paths_unchanged) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(url_origin_reads_scheme_host_and_port_strictly) {
+  struct Case {
+    const char* url;
+    const char* scheme;  // nullptr: refused
+    const char* host;
+    const char* port;
+  };
+  const Case cases[] = {
+      {"https://ex.kinde.com/oauth2/token", "https", "ex.kinde.com", ""},
+      {"HTTPS://Ex.Kinde.COM", "https", "ex.kinde.com", ""},
+      {"http://127.0.0.1:8080/x?y#z", "http", "127.0.0.1", "8080"},
+      {"https://idp.example?x=1", "https", "idp.example", ""},
+      {"http://[::1]:9000/", "http", "[::1]", "9000"},
+      {"https://ex.kinde.com@evil.example/", nullptr, "", ""},  // userinfo: which host?
+      {"https://evil.example\\@ex.kinde.com/", nullptr, "", ""},
+      {"https://ex.kinde.com%2eevil.example/", nullptr, "", ""},
+      {"https://ex.kinde.com:/", nullptr, "", ""},
+      {"https://ex.kinde.com:80x/", nullptr, "", ""},
+      {"https://ex.kinde.com:1234567/", nullptr, "", ""},
+      {"https:///path", nullptr, "", ""},
+      {"https://ex kinde.com/", nullptr, "", ""},
+      {"https://ex.kinde.com/\x01", nullptr, "", ""},
+      {"ftp://ex.kinde.com/", nullptr, "", ""},
+      {"//ex.kinde.com/", nullptr, "", ""},
+      {"/oauth2/token", nullptr, "", ""},
+      {"http://[::1/", nullptr, "", ""},
+      {"http://[evil.example]/", nullptr, "", ""},
+  };
+  for (const auto& c : cases) {
+    auto o = parse_url_origin(c.url);
+    BOOST_TEST_CONTEXT(c.url) {
+      BOOST_TEST(o.has_value() == (c.scheme != nullptr));
+      if (o && c.scheme) {
+        BOOST_TEST(o->scheme == c.scheme);
+        BOOST_TEST(o->host == c.host);
+        BOOST_TEST(o->port == c.port);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

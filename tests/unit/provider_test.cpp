@@ -1,0 +1,447 @@
+// ProviderClient against a scripted HttpTransport: the discovery document's endpoint policy (https, the issuer's
+// host or KINDE_TRUSTED_HOSTS), token responses (token_type in any case, exp when expires_in is missing), RFC 7009
+// revocation with the token endpoint's client authentication, and the JWKS re-fetch for an unknown kid limited
+// across processes through the shared provider cache.
+#include <boost/test/unit_test.hpp>
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "http/transport.hpp"
+#include "jose/base64url.hpp"
+#include "oidc/provider.hpp"
+#include "test_keys.hpp"
+#include "util/clock.hpp"
+#include "util/url.hpp"
+
+using namespace kinde;
+using namespace kinde::testing;
+using nlohmann::json;
+
+namespace {
+
+const std::string kIssuer = "https://idp.example";
+const std::string kClient = "client-123";
+const std::string kSecret = "secret-456";
+constexpr std::int64_t kNow = 1'800'000'000;
+
+json discovery_doc(const std::string& issuer = kIssuer) {
+  return {{"issuer", issuer},
+          {"authorization_endpoint", issuer + "/oauth2/auth"},
+          {"token_endpoint", issuer + "/oauth2/token"},
+          {"jwks_uri", issuer + "/.well-known/jwks"},
+          {"userinfo_endpoint", issuer + "/oauth2/v2/user_profile"},
+          {"end_session_endpoint", issuer + "/logout"},
+          {"revocation_endpoint", issuer + "/oauth2/revoke"},
+          {"introspection_endpoint", issuer + "/oauth2/introspect"}};
+}
+
+std::string code_of(const Result<ProviderMetadata>& r) { return r ? "ok" : r.error().code; }
+
+std::string discovery_code(const json& doc, const std::string& issuer = kIssuer,
+                           const std::vector<std::string>& trusted = {}) {
+  return code_of(ProviderClient::parse_discovery(doc.dump(), issuer, trusted));
+}
+
+// Answers every URL from a table; records every request.
+class ScriptedHttp : public HttpTransport {
+ public:
+  std::map<std::string, HttpResponse> answers;  // by URL
+  std::optional<Error> fail;                    // every request fails with it
+  std::vector<HttpRequest> requests;
+  Result<HttpResponse> perform(const HttpRequest& request) override {
+    requests.push_back(request);
+    if (fail) return *fail;
+    auto it = answers.find(request.url);
+    if (it == answers.end()) {
+      HttpResponse r;
+      r.status = 404;
+      return r;
+    }
+    return it->second;
+  }
+  void serve(const std::string& url, const std::string& body, long status = 200) {
+    HttpResponse r;
+    r.status = status;
+    r.body = body;
+    answers[url] = r;
+  }
+  int count(const std::string& url) const {
+    int n = 0;
+    for (const auto& r : requests) n += r.url == url ? 1 : 0;
+    return n;
+  }
+};
+
+Config provider_config() {
+  Config c;
+  c.issuer = kIssuer;
+  c.client_id = kClient;
+  c.client_secret = kSecret;
+  return c;
+}
+
+Params form_of(const HttpRequest& r) {
+  auto q = parse_query(r.body);
+  BOOST_REQUIRE(q.has_value());
+  return *q;
+}
+
+std::string header_of(const HttpRequest& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers)
+    if (k == name) return v;
+  return {};
+}
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string tmpl = "/tmp/kinde-provider-XXXXXX";
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(provider)
+
+// ---- discovery: every endpoint https, the ones the app calls on the issuer's host ---------------------------
+
+BOOST_AUTO_TEST_CASE(a_discovery_document_on_the_issuers_host_is_accepted_with_every_endpoint) {
+  auto m = ProviderClient::parse_discovery(discovery_doc().dump(), kIssuer);
+  BOOST_REQUIRE(m);
+  BOOST_TEST(m->revocation_endpoint == kIssuer + "/oauth2/revoke");
+  BOOST_TEST(m->introspection_endpoint == kIssuer + "/oauth2/introspect");
+  BOOST_TEST(m->userinfo_endpoint == kIssuer + "/oauth2/v2/user_profile");
+  // Another port on the same host, and a host written in capitals, are the issuer's host.
+  json doc = discovery_doc();
+  doc["token_endpoint"] = "https://IDP.example:8443/oauth2/token";
+  BOOST_TEST(discovery_code(doc) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(an_endpoint_on_another_host_is_refused_unless_trusted) {
+  for (const char* name : {"authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint",
+                           "revocation_endpoint", "introspection_endpoint", "end_session_endpoint"}) {
+    json doc = discovery_doc();
+    doc[name] = "https://collector.evil.example/x";
+    BOOST_TEST_CONTEXT(name) {
+      auto r = ProviderClient::parse_discovery(doc.dump(), kIssuer);
+      BOOST_REQUIRE(!r);
+      BOOST_TEST(r.error().code == "discovery_foreign_endpoint");
+      // The message names the field, both hosts and the way out.
+      BOOST_TEST(r.error().detail.find(name) != std::string::npos);
+      BOOST_TEST(r.error().detail.find("collector.evil.example") != std::string::npos);
+      BOOST_TEST(r.error().detail.find("idp.example") != std::string::npos);
+      BOOST_TEST(r.error().detail.find("KINDE_TRUSTED_HOSTS") != std::string::npos);
+      BOOST_TEST(discovery_code(doc, kIssuer, {"collector.evil.example"}) == "ok");
+      BOOST_TEST(discovery_code(doc, kIssuer, {"other.example"}) == "discovery_foreign_endpoint");
+    }
+  }
+  // A sibling domain is another host: no suffix matching.
+  json doc = discovery_doc();
+  doc["token_endpoint"] = "https://evil-idp.example/token";
+  BOOST_TEST(discovery_code(doc, kIssuer, {"idp.example"}) == "discovery_foreign_endpoint");
+  doc["token_endpoint"] = "https://x.idp.example/token";
+  BOOST_TEST(discovery_code(doc) == "discovery_foreign_endpoint");
+  // Endpoints the app never calls may live elsewhere, but still over https.
+  doc = discovery_doc();
+  doc["registration_endpoint"] = "https://register.example/reg";
+  BOOST_TEST(discovery_code(doc) == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(every_endpoint_must_be_https_unless_issuer_and_endpoint_are_loopback_http) {
+  for (const char* name : {"token_endpoint", "jwks_uri", "registration_endpoint", "check_session_iframe",
+                           "device_authorization_endpoint"}) {
+    json doc = discovery_doc();
+    doc[name] = "http://idp.example/x";
+    BOOST_TEST_CONTEXT(name) { BOOST_TEST(discovery_code(doc, kIssuer, {"idp.example"}) == "discovery_insecure_endpoint"); }
+  }
+  json doc = discovery_doc();
+  doc["mtls_endpoint_aliases"] = {{"token_endpoint", "http://mtls.idp.example/token"}};
+  BOOST_TEST(discovery_code(doc) == "discovery_insecure_endpoint");
+  // A loopback http issuer (test providers) may use http on loopback, and only there.
+  const std::string local = "http://127.0.0.1:5556";
+  BOOST_TEST(discovery_code(discovery_doc(local), local) == "ok");
+  json l = discovery_doc(local);
+  l["token_endpoint"] = "http://localhost:5556/token";  // loopback, but another host name
+  BOOST_TEST(discovery_code(l, local) == "discovery_foreign_endpoint");
+  BOOST_TEST(discovery_code(l, local, {"localhost"}) == "ok");
+  l["token_endpoint"] = "http://collector.example/token";
+  BOOST_TEST(discovery_code(l, local, {"collector.example"}) == "discovery_insecure_endpoint");
+}
+
+BOOST_AUTO_TEST_CASE(an_endpoint_that_is_not_a_plain_url_is_refused) {
+  for (const json& bad : {json("https://idp.example@evil.example/token"), json("/oauth2/token"), json(42),
+                          json("https://idp.example /token"), json::array({"https://idp.example/token"})}) {
+    json doc = discovery_doc();
+    doc["revocation_endpoint"] = bad;
+    BOOST_TEST_CONTEXT(bad.dump()) { BOOST_TEST(discovery_code(doc) == "discovery_bad_endpoint"); }
+  }
+  json doc = discovery_doc();
+  doc["revocation_endpoint"] = nullptr;  // null: absent
+  auto m = ProviderClient::parse_discovery(doc.dump(), kIssuer);
+  BOOST_REQUIRE(m);
+  BOOST_TEST(m->revocation_endpoint.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_foreign_token_endpoint_never_receives_the_code_or_the_secret) {
+  Config config = provider_config();
+  ScriptedHttp http;
+  json doc = discovery_doc();
+  doc["token_endpoint"] = "https://collector.evil.example/token";
+  http.serve(kIssuer + "/.well-known/openid-configuration", doc.dump());
+  FixedClock clock{kNow};
+  ProviderClient client(config, http, clock, "");
+  auto tokens = client.exchange_code("the-code", "the-verifier", "https://app.example/callback");
+  BOOST_REQUIRE(!tokens);
+  BOOST_TEST(tokens.error().code == "discovery_foreign_endpoint");
+  BOOST_TEST(http.count("https://collector.evil.example/token") == 0);
+  for (const auto& r : http.requests) {
+    BOOST_TEST(r.body.find("the-code") == std::string::npos);
+    BOOST_TEST(header_of(r, "Authorization").empty());
+  }
+  BOOST_TEST(client.revoke_refresh_token("rt").error().code == "discovery_foreign_endpoint");
+  BOOST_TEST(client.verify_access_token("a.b.c", kNow).error().code == "discovery_foreign_endpoint");
+}
+
+BOOST_AUTO_TEST_CASE(a_cached_discovery_document_is_checked_again_on_load) {
+  TempDir dir;
+  const std::string cache = dir.path + "/.provider-cache.json";
+  Config config = provider_config();
+  config.trusted_hosts = {"collector.example"};
+  ScriptedHttp http;
+  json doc = discovery_doc();
+  doc["token_endpoint"] = "https://collector.example/token";
+  http.serve(kIssuer + "/.well-known/openid-configuration", doc.dump());
+  FixedClock clock{kNow};
+  {
+    ProviderClient trusting(config, http, clock, cache);
+    BOOST_REQUIRE(trusting.metadata());
+  }
+  // KINDE_TRUSTED_HOSTS no longer names the host: the cached copy is refused, the fresh one too.
+  config.trusted_hosts.clear();
+  ProviderClient strict(config, http, clock, cache);
+  const int fetches = http.count(kIssuer + "/.well-known/openid-configuration");
+  auto m = strict.metadata();
+  BOOST_REQUIRE(!m);
+  BOOST_TEST(m.error().code == "discovery_foreign_endpoint");
+  BOOST_TEST(http.count(kIssuer + "/.well-known/openid-configuration") == fetches + 1);
+}
+
+// ---- token responses ----------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(token_type_is_compared_case_insensitively) {
+  for (const char* type : {"Bearer", "bearer", "BEARER", "bEaReR"}) {
+    json body = {{"access_token", "at"}, {"token_type", type}, {"expires_in", 60}};
+    BOOST_TEST_CONTEXT(type) { BOOST_TEST(bool(ProviderClient::parse_token_response(200, body.dump(), kNow))); }
+  }
+  for (const char* type : {"DPoP", "mac", "Bearer ", "Bearerx"}) {
+    json body = {{"access_token", "at"}, {"token_type", type}};
+    auto r = ProviderClient::parse_token_response(200, body.dump(), kNow);
+    BOOST_TEST_CONTEXT(type) {
+      BOOST_REQUIRE(!r);
+      BOOST_TEST(r.error().code == "token_response_invalid");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(without_expires_in_the_access_tokens_exp_sets_the_expiry) {
+  auto with_exp = [](const json& exp) {
+    json payload = {{"iss", kIssuer}, {"exp", exp}};
+    return sign_jwt({{"kid", "k1"}}, payload, rsa_key(), "RS256");
+  };
+  auto expires_at = [](const std::string& access_token, const json& extra = json::object()) {
+    json body = {{"access_token", access_token}, {"token_type", "bearer"}};
+    body.update(extra);
+    auto r = ProviderClient::parse_token_response(200, body.dump(), kNow);
+    BOOST_REQUIRE(r);
+    return r->expires_at;
+  };
+  BOOST_TEST(expires_at(with_exp(kNow + 7200)) == kNow + 7200);
+  BOOST_TEST(expires_at(with_exp(kNow + 7200), {{"expires_in", 60}}) == kNow + 60);  // expires_in wins
+  BOOST_TEST(expires_at(with_exp(kNow - 100)) == kNow);                               // already expired: now
+  BOOST_TEST(expires_at(with_exp(1e300)) == kNow + 10LL * 365 * 24 * 3600);            // clamped like expires_in
+  BOOST_TEST(expires_at(with_exp(json(kNow + 10.9))) == kNow + 10);
+  BOOST_TEST(expires_at(with_exp("soon")) == 0);                                       // not a number: unknown
+  BOOST_TEST(expires_at("opaque-access-token") == 0);                                  // not a JWT: unknown
+}
+
+// ---- revocation (RFC 7009) -----------------------------------------------------------------------------------
+
+struct RevocationFixture {
+  Config config = provider_config();
+  ScriptedHttp http;
+  FixedClock clock{kNow};
+  RevocationFixture() {
+    config.http_timeout_ms = 10000;
+    config.http_connect_timeout_ms = 3000;
+    http.serve(kIssuer + "/.well-known/openid-configuration", discovery_doc().dump());
+    http.serve(kIssuer + "/oauth2/revoke", "");
+  }
+  const HttpRequest& last() const { return http.requests.back(); }
+};
+
+BOOST_FIXTURE_TEST_CASE(revocation_posts_the_refresh_token_with_basic_client_authentication, RevocationFixture) {
+  ProviderClient client(config, http, clock, "");
+  BOOST_REQUIRE(client.revoke_refresh_token("rt-secret-1"));
+  const HttpRequest& r = last();
+  BOOST_TEST(r.method == "POST");
+  BOOST_TEST(r.url == kIssuer + "/oauth2/revoke");
+  BOOST_TEST(header_of(r, "Content-Type") == "application/x-www-form-urlencoded");
+  BOOST_TEST(header_of(r, "Authorization") == "Basic " + base64_encode(kClient + ":" + kSecret));
+  Params form = form_of(r);
+  BOOST_TEST(find_param(form, "token").value_or("") == "rt-secret-1");
+  BOOST_TEST(find_param(form, "token_type_hint").value_or("") == "refresh_token");
+  BOOST_TEST(find_param(form, "client_id").value_or("") == kClient);
+  BOOST_TEST(!find_param(form, "client_secret").has_value());
+  // A slow provider cannot hold the sign-out for the full HTTP timeout.
+  BOOST_TEST(r.total_timeout_ms == ProviderClient::kRevocationTimeoutMs);
+  BOOST_TEST(r.connect_timeout_ms == ProviderClient::kRevocationTimeoutMs);
+}
+
+BOOST_FIXTURE_TEST_CASE(revocation_uses_client_secret_post_like_the_token_endpoint, RevocationFixture) {
+  config.token_auth = "client_secret_post";
+  ProviderClient client(config, http, clock, "");
+  BOOST_REQUIRE(client.revoke_refresh_token("rt-2"));
+  Params form = form_of(last());
+  BOOST_TEST(find_param(form, "client_secret").value_or("") == kSecret);
+  BOOST_TEST(header_of(last(), "Authorization").empty());
+  // The token endpoint authenticates the same way (one implementation).
+  http.serve(kIssuer + "/oauth2/token", json({{"access_token", "at"}, {"token_type", "Bearer"}}).dump());
+  BOOST_REQUIRE(client.refresh("rt-3"));
+  BOOST_TEST(find_param(form_of(last()), "client_secret").value_or("") == kSecret);
+}
+
+BOOST_FIXTURE_TEST_CASE(revocation_failures_are_errors_that_never_show_the_token, RevocationFixture) {
+  ProviderClient client(config, http, clock, "");
+  http.serve(kIssuer + "/oauth2/revoke", R"({"error":"invalid_client"})", 401);
+  auto refused = client.revoke_refresh_token("rt-secret-9");
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(refused.error().code == "revocation_failed");
+  BOOST_TEST(refused.error().detail.find("401 invalid_client") != std::string::npos);
+  BOOST_TEST(refused.error().detail.find("rt-secret-9") == std::string::npos);
+  http.serve(kIssuer + "/oauth2/revoke", "oops", 503);
+  BOOST_TEST(client.revoke_refresh_token("rt").error().code == "revocation_failed");
+  BOOST_REQUIRE(client.metadata());  // discovery cached in the process
+  http.fail = make_error("http_timeout", "timed out after 2000 ms");
+  auto slow = client.revoke_refresh_token("rt");
+  BOOST_TEST(slow.error().code == "revocation_failed");
+  BOOST_TEST(slow.error().detail.find("http_timeout") != std::string::npos);
+}
+
+BOOST_FIXTURE_TEST_CASE(without_a_revocation_endpoint_nothing_is_sent, RevocationFixture) {
+  json doc = discovery_doc();
+  doc.erase("revocation_endpoint");
+  http.serve(kIssuer + "/.well-known/openid-configuration", doc.dump());
+  ProviderClient client(config, http, clock, "");
+  auto r = client.revoke_refresh_token("rt");
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == "revocation_unsupported");
+  BOOST_TEST(http.count(kIssuer + "/oauth2/revoke") == 0);
+}
+
+// ---- JWKS: an unknown kid re-fetches at most once a minute across processes ---------------------------------
+
+struct JwksFixture {
+  TempDir dir;
+  Config config = provider_config();
+  ScriptedHttp http;
+  FixedClock clock{kNow};
+  std::string cache;
+  std::string jwks_url = kIssuer + "/.well-known/jwks";
+  JwksFixture() : cache(dir.path + "/.provider-cache.json") {
+    config.audience = "https://api.example";
+    http.serve(kIssuer + "/.well-known/openid-configuration", discovery_doc().dump());
+    http.serve(jwks_url, jwks_json({jwk_json(rsa_key(), "k1")}));
+  }
+  std::string token(const PKey& key, const std::string& kid) const {
+    return sign_jwt({{"kid", kid}}, access_token_payload(kIssuer, "m2m", config.audience, kNow), key, "RS256");
+  }
+  // A new process: a fresh ProviderClient over the same cache file.
+  std::unique_ptr<ProviderClient> process() { return std::make_unique<ProviderClient>(config, http, clock, cache); }
+};
+
+BOOST_FIXTURE_TEST_CASE(an_unknown_kid_fetches_the_jwks_once_a_minute_across_processes, JwksFixture) {
+  BOOST_REQUIRE(process()->verify_access_token(token(rsa_key(), "k1"), kNow));  // primes the shared cache
+  BOOST_TEST(http.count(jwks_url) == 1);
+  const std::string stray = token(rsa_key2(), "stray");
+  for (int i = 0; i < 5; ++i) {
+    auto r = process()->verify_access_token(stray, kNow + i);
+    BOOST_REQUIRE(!r);
+    BOOST_TEST(r.error().code == "jwt_unknown_kid");
+  }
+  BOOST_TEST(http.count(jwks_url) == 2);  // one forced fetch for five processes
+  // A long-lived (FastCGI) process that read the cache before the forced fetch respects it too.
+  clock.set(kNow + 30);
+  BOOST_TEST(!process()->verify_access_token(stray, kNow + 30));
+  BOOST_TEST(http.count(jwks_url) == 2);
+  // A minute later, one more.
+  clock.set(kNow + 61);
+  BOOST_TEST(!process()->verify_access_token(stray, kNow + 61));
+  BOOST_TEST(!process()->verify_access_token(stray, kNow + 61));
+  BOOST_TEST(http.count(jwks_url) == 3);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_process_adopts_keys_another_one_fetched_for_a_rotation, JwksFixture) {
+  auto old_process = process();
+  BOOST_REQUIRE(old_process->verify_access_token(token(rsa_key(), "k1"), kNow));
+  // The provider rotates to k2; another process meets a k2 token first and fetches the new set.
+  http.serve(jwks_url, jwks_json({jwk_json(rsa_key(), "k1"), jwk_json(rsa_key2(), "k2")}));
+  const std::string rotated = token(rsa_key2(), "k2");
+  clock.set(kNow + 5);
+  BOOST_REQUIRE(process()->verify_access_token(rotated, kNow + 5));
+  BOOST_TEST(http.count(jwks_url) == 2);
+  // The older process finds the new keys in the shared cache: it verifies without a fetch of its own.
+  BOOST_REQUIRE(old_process->verify_access_token(rotated, kNow + 6));
+  BOOST_TEST(http.count(jwks_url) == 2);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_forced_fetch_with_a_stale_discovery_document_refreshes_it_without_deadlock, JwksFixture) {
+  auto p = process();
+  BOOST_REQUIRE(p->verify_access_token(token(rsa_key(), "k1"), kNow));  // discovery and keys at kNow
+  clock.set(kNow + 23 * 3600 + 1800);
+  BOOST_REQUIRE(p->verify_access_token(token(rsa_key(), "k1"), kNow + 23 * 3600 + 1800));  // keys re-read (TTL)
+  // A day after discovery, keys still fresh: the unknown kid re-fetches discovery (which writes the cache)
+  // and then the keys, both under one process.
+  clock.set(kNow + 24 * 3600 + 60);
+  const int discovery_fetches = http.count(kIssuer + "/.well-known/openid-configuration");
+  const int jwks_fetches = http.count(jwks_url);
+  auto r = p->verify_access_token(token(rsa_key2(), "stray"), kNow + 24 * 3600 + 60);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == "jwt_unknown_kid");
+  BOOST_TEST(http.count(kIssuer + "/.well-known/openid-configuration") == discovery_fetches + 1);
+  BOOST_TEST(http.count(jwks_url) == jwks_fetches + 1);
+}
+
+BOOST_FIXTURE_TEST_CASE(the_forced_fetch_time_survives_other_writes_to_the_cache, JwksFixture) {
+  auto early = process();
+  BOOST_REQUIRE(early->metadata());  // a long-lived process that read the cache before anything below
+  BOOST_REQUIRE(process()->verify_access_token(token(rsa_key(), "k1"), kNow));
+  const std::string stray = token(rsa_key2(), "stray");
+  clock.set(kNow + 1);
+  BOOST_TEST(!process()->verify_access_token(stray, kNow + 1));  // the forced fetch
+  BOOST_TEST(http.count(jwks_url) == 2);
+  // The early process loads keys of its own and rewrites the cache: the forced-fetch time is kept, and it
+  // respects it for the same token.
+  clock.set(kNow + 2);
+  BOOST_TEST(!early->verify_access_token(stray, kNow + 2));
+  BOOST_TEST(http.count(jwks_url) == 3);  // its first key load (TTL path), no forced fetch
+  std::ifstream in(cache);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  BOOST_TEST(json::parse(ss.str()).value("jwks_forced_at", std::int64_t{0}) == kNow + 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
