@@ -192,4 +192,9 @@ std::string safe_next_path(std::string_view target) {
   return std::string(target);
 }
 
+std::string prefixed_cookie_name(std::string_view name, bool secure, std::string_view path) {
+  if (!secure) return std::string(name);
+  return (path == "/" ? "__Host-" : "__Secure-") + std::string(name);
+}
+
 }  // namespace kinde
