@@ -14,7 +14,8 @@
 //   token     normal | invalid_grant | http_500 | html | invalid_json | hang          (every grant)
 //   refresh   rotate (default) | same (no new refresh token) | changed_sub | invalid_grant
 //   discovery normal | wrong_issuer | http_500 | hang;   jwks  normal | http_500 | empty | hang
-//   expiresIn, refreshExpiresIn (seconds), tokenDelayMs, nonce (override the recorded one)
+//   expiresIn, refreshExpiresIn (seconds), tokenDelayMs, nonce (override the recorded one),
+//   accessClaims / idClaims (objects merged into the claims of the next access / ID tokens)
 // The code grant is checked like a provider would: known unused code, same redirect_uri, PKCE S256 and
 // client authentication (Basic or post); the nonce put in the ID token is the one sent to /oauth2/auth.
 //
@@ -41,6 +42,8 @@ const DEFAULT_MODE = {
   refreshExpiresIn: 3600, // expires_in of refresh-grant answers
   tokenDelayMs: 0,        // delay before the token endpoint answers (to overlap concurrent refreshes)
   nonce: null,            // force the nonce put in ID tokens (null: the one recorded at /oauth2/auth)
+  accessClaims: null,     // merged into access-token claims (e.g. permissions holding spaces)
+  idClaims: null,         // merged into ID-token claims
 };
 
 export const DEFAULT_USER = {
@@ -143,6 +146,7 @@ export class FakeIdp {
       name: this.user.name, email: this.user.email, picture: this.user.picture, org_codes: ['org_faults'],
     };
     if (nonce) claims.nonce = nonce;
+    Object.assign(claims, this.mode.idClaims || {});
     if (mode === 'wrong_iss') claims.iss = 'https://attacker.example';
     if (mode === 'wrong_aud') { claims.aud = ['some-other-client']; delete claims.azp; }
     if (mode === 'wrong_azp') claims.azp = 'some-other-client';
@@ -181,7 +185,7 @@ export class FakeIdp {
     return signRs256({ alg: 'RS256', typ: 'JWT', kid: this.keys[0].kid }, {
       iss: this.issuer, sub, aud: [], azp: this.clientId, iat: now, exp: now + expiresIn,
       jti: crypto.randomUUID(), scp: ['openid', 'profile', 'email', 'offline'], org_code: 'org_faults',
-      permissions: ['read:items'], feature_flags: { theme: { t: 's', v: 'dark' } },
+      permissions: ['read:items'], feature_flags: { theme: { t: 's', v: 'dark' } }, ...(this.mode.accessClaims || {}),
     }, this.keys[0]);
   }
 
