@@ -58,7 +58,8 @@ std::string signin_tag(const std::string& state) { return session_id_hash(state)
 std::string seal_pending(Sealer& sealer, const PendingSignIn& p, const std::string& cookie_name) {
   nlohmann::json j = {{"s", p.state}, {"n", p.nonce}, {"v", p.verifier}, {"x", p.next}, {"r", p.redirect_uri},
                       {"t", p.created}};
-  return sealer.seal(j.dump(), cookie_name);
+  // replace: a base path that is not UTF-8 must not throw out of a login (next itself always is).
+  return sealer.seal(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), cookie_name);
 }
 
 // Opens a sign-in cookie: authentic (sealed under our key, for this cookie name), well-formed, and
@@ -181,10 +182,6 @@ Response restart_expired_login(App& app, const Request& req) {
   std::string target = app.url(req, "/login") + (q.empty() ? "" : "?" + build_query(q));
   return redirect_response(target);
 }
-
-}  // namespace
-
-namespace {
 
 // The page's words for a provider's error code (RFC 6749 4.1.2.1, OpenID Connect Core 3.1.2.6). The
 // code arrives in a URL anyone can craft: an unknown one gets fixed words, and the raw value (and

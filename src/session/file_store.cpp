@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -543,6 +545,13 @@ Result<void> check_owner_and_mode(const struct stat& st, const std::string& what
   return Ok{};
 }
 
+// Pieces joined into one string (one allocation, not a temporary per '+').
+std::string text(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (std::string_view part : parts) out += part;
+  return out;
+}
+
 std::string parent_dir(const std::string& path) {
   auto slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
@@ -661,8 +670,8 @@ Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& o
         else if (ops->unlink(legacy.c_str()) == 0) k.note = "removed the old copy at " + legacy;
       } else if (!old || *old) {
         k.warning = true;
-        k.note = legacy + " holds another session key, unused since " + path +
-                 " exists; delete it (whoever reads it can open sessions sealed under it)";
+        k.note = text({legacy, " holds another session key, unused since ", path,
+                       " exists; delete it (whoever reads it can open sessions sealed under it)"});
       }
       return k;
     }
@@ -674,8 +683,8 @@ Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& o
       old = std::move(*r);
     }
     if (old && options.dry_run) {
-      return SessionKeyFile{std::move(*old), legacy, "found at " + legacy + "; the app moves it to " + path +
-                                                         " when it next starts", false};
+      return SessionKeyFile{std::move(*old), legacy,
+                            text({"found at ", legacy, "; the app moves it to ", path, " when it next starts"}), false};
     }
     if (options.dry_run) {
       return SessionKeyFile{random.bytes(kSecretSize), path, "does not exist yet; the app creates it when it first starts",
@@ -686,16 +695,16 @@ Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& o
       if (e == EXDEV) e = create_key_file(*ops, random, path, *old);  // another file system: copy
       if (e == 0) {
         if (ops->unlink(legacy.c_str()) != 0 && errno != ENOENT) {
-          log_warn("could not remove " + legacy + " after moving it to " + path + ": " + errno_text(errno));
+          log_warn(text({"could not remove ", legacy, " after moving it to ", path, ": ", errno_text(errno)}));
         }
         return SessionKeyFile{std::move(*old), path, "moved from " + legacy, false};
       }
       if (e == EEXIST) continue;  // another process moved or created it meanwhile: read that one
       // The key's folder is not writable by the app: keep the old place rather than sign anyone out.
       return SessionKeyFile{std::move(*old), legacy,
-                            "the session key is still in the session directory (" + legacy + "): moving it to " +
-                                path + " failed (" + errno_text(e) + "); move it as the app's user: mv " + legacy +
-                                " " + path,
+                            text({"the session key is still in the session directory (", legacy, "): moving it to ",
+                                  path, " failed (", errno_text(e), "); move it as the app's user: mv ", legacy, " ",
+                                  path}),
                             true};
     }
     const std::string material = random.bytes(kSecretSize);
@@ -703,8 +712,8 @@ Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& o
     if (e == 0) return SessionKeyFile{material, path, "created", false};
     if (e == EEXIST) continue;
     return make_error("session_key_unavailable",
-                      errno_text(e) + " creating session key " + path + "; create it as the app's user with "
-                      "(umask 077; openssl rand -base64 48 > " + path + "), or set KINDE_SESSION_SECRET");
+                      text({errno_text(e), " creating session key ", path, "; create it as the app's user with ",
+                            "(umask 077; openssl rand -base64 48 > ", path, "), or set KINDE_SESSION_SECRET"}));
   }
   return make_error("session_key_unavailable", "session key " + path + " kept appearing and vanishing");
 }
