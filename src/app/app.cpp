@@ -11,7 +11,7 @@ namespace {
 enum Method : unsigned { GET = 1, POST = 2, HEAD = 4 };
 
 enum class Access {
-  none,      // no session, no provider: /healthz answers even when the session store is down
+  none,      // no session loaded: /healthz, the docs, and sign-in (whose state lives in the browser)
   open,      // anyone; session loaded if present (home page shows either view)
   api,       // session or bearer token required; 401 JSON otherwise (checked before validation)
 };
@@ -30,14 +30,16 @@ struct Route {
 const Route kRoutes[] = {
     {"/", GET | HEAD, handle_home, Access::open},
     {"/healthz", GET | HEAD, handle_healthz, Access::none},
-    {"/login", GET | HEAD, handle_login, Access::open},
-    {"/register", GET | HEAD, handle_login, Access::open},
-    {"/create-org", GET | HEAD, handle_login, Access::open},
-    {"/callback", GET, handle_callback, Access::open},
+    // Sign-in keeps its state in a sealed cookie: nothing is read from or written to the session
+    // store before a callback succeeds (a store that is down or full still lets /login answer).
+    {"/login", GET | HEAD, handle_login, Access::none},
+    {"/register", GET | HEAD, handle_login, Access::none},
+    {"/create-org", GET | HEAD, handle_login, Access::none},
+    {"/callback", GET, handle_callback, Access::none},
     {"/logout", GET | POST, handle_logout, Access::open},
-    {"/api/auth/login", GET | HEAD, handle_login, Access::open},
-    {"/api/auth/register", GET | HEAD, handle_login, Access::open},
-    {"/api/auth/kinde_callback", GET, handle_callback, Access::open},
+    {"/api/auth/login", GET | HEAD, handle_login, Access::none},
+    {"/api/auth/register", GET | HEAD, handle_login, Access::none},
+    {"/api/auth/kinde_callback", GET, handle_callback, Access::none},
     {"/api/auth/logout", GET | POST, handle_logout, Access::open},
     {"/api/me", GET, handle_me, Access::api},
     {"/openapi.json", GET | HEAD, handle_openapi, Access::none},
@@ -74,9 +76,29 @@ std::string origin_of(const std::string& url) {
   return slash == std::string::npos ? url : url.substr(0, slash);
 }
 
+// The app's base path as the browser sees it, from KINDE_CALLBACK_URL: in the Authorizer role the
+// request's SCRIPT_NAME is the protected file's, not the app's.
+std::string base_of_callback(const std::string& callback_url) {
+  std::string origin = origin_of(callback_url);
+  std::string path = callback_url.substr(origin.size());
+  if (auto cut = path.find_first_of("?#"); cut != std::string::npos) path.resize(cut);
+  for (std::string_view suffix : {"/api/auth/kinde_callback", "/callback"}) {
+    if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return path.substr(0, path.size() - suffix.size());
+    }
+  }
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
 }  // namespace
 
 App::App(AppParts parts) : p_(std::move(parts)) {
+  app_base_ = base_of_callback(p_.config.callback_url);
+  if (!p_.config.cookie_path.empty()) {
+    fixed_session_cookie_name_ =
+        prefixed_cookie_name(p_.config.cookie_name, p_.config.cookie_secure, p_.config.cookie_path);
+  }
   form_action_origin_ = origin_of(p_.config.issuer);
   // Built once: the policy depends only on the configured issuer, and finish() runs per request.
   csp_ = "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
@@ -89,15 +111,31 @@ std::string App::url(const Request& req, const std::string& path) const { return
 std::string App::cookie_path(const Request& req) const {
   // KINDE_COOKIE_PATH widens the cookie, e.g. to "/" so it also reaches folders the Authorizer protects.
   if (!p_.config.cookie_path.empty()) return p_.config.cookie_path;
-  return req.base_path.empty() ? "/" : req.base_path;
+  const std::string& base = is_authorizer_request(req) ? app_base_ : req.base_path;
+  return base.empty() ? "/" : base;
+}
+
+std::string App::session_cookie_name(const Request& req) const {
+  if (!fixed_session_cookie_name_.empty()) return fixed_session_cookie_name_;
+  return prefixed_cookie_name(p_.config.cookie_name, p_.config.cookie_secure, cookie_path(req));
+}
+
+std::string App::signin_cookie_name(const Request& req, std::string_view tag) const {
+  return prefixed_cookie_name(std::string(kSignInCookieFamily) + std::string(tag), p_.config.cookie_secure,
+                              cookie_path(req));
+}
+
+std::string App::cookie(const Request& req, const std::string& name, const std::string& value,
+                        std::int64_t max_age) const {
+  std::string c = name + "=" + value + "; Path=" + cookie_path(req) + "; HttpOnly; SameSite=Lax";
+  if (p_.config.cookie_secure) c += "; Secure";
+  if (max_age == 0) c += "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
+  else if (max_age > 0) c += "; Max-Age=" + std::to_string(max_age);
+  return c;
 }
 
 std::string App::session_cookie(const Request& req, const std::string& id, bool expire) const {
-  std::string c = p_.config.cookie_name + "=" + (expire ? std::string() : id) + "; Path=" + cookie_path(req) +
-                  "; HttpOnly; SameSite=Lax";
-  if (p_.config.cookie_secure) c += "; Secure";
-  if (expire) c += "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
-  return c;
+  return cookie(req, session_cookie_name(req), expire ? std::string() : id, expire ? 0 : -1);
 }
 
 std::string App::home_url(const Request& req) const {

@@ -11,6 +11,7 @@
 #include "cgi/response.hpp"
 #include "config/config.hpp"
 #include "oidc/client.hpp"
+#include "session/sealed.hpp"
 #include "session/session.hpp"
 #include "util/clock.hpp"
 #include "util/random.hpp"
@@ -47,6 +48,7 @@ struct AppParts {
   const Clock* clock = nullptr;
   Random* random = nullptr;
   SessionStore* sessions = nullptr;
+  Sealer* sealer = nullptr;            // seals the sign-in cookies (under the session key)
   std::shared_ptr<const View> view;
   OidcClient* oidc = nullptr;
 };
@@ -63,10 +65,23 @@ class App {
   // --- helpers shared by the handlers (src/app/*.cpp) ---
   // URL path inside the app: base_path() + path ("/login" -> "/app/login").
   std::string url(const Request& req, const std::string& path) const;
-  // The path the session cookie is scoped to.
+  // The path the app's cookies are scoped to: KINDE_COOKIE_PATH, else the app's base path ("/" at the
+  // site root); in the Authorizer role the app's base from KINDE_CALLBACK_URL, not the protected file's.
   std::string cookie_path(const Request& req) const;
+  // The one place cookie names are decided: the configured name with the __Host-/__Secure- prefix
+  // that cookie_secure and cookie_path call for (prefixed_cookie_name). Every reader and writer uses these.
+  std::string session_cookie_name(const Request& req) const;
+  // The sign-in cookie for one attempt: kinde_fcgi_auth_<tag>, prefixed the same way ("" tag: the
+  // prefix shared by all of them).
+  std::string signin_cookie_name(const Request& req, std::string_view tag) const;
+  // Set-Cookie value for a cookie of the app (name as returned above): HttpOnly, SameSite=Lax, the
+  // app's Path, Secure as configured; max_age < 0: a browser-session cookie, 0: clears it.
+  std::string cookie(const Request& req, const std::string& name, const std::string& value,
+                     std::int64_t max_age) const;
   // Set-Cookie value for the session cookie (empty id + expire=true clears it).
   std::string session_cookie(const Request& req, const std::string& id, bool expire) const;
+  // The app's base path as the browser sees it, from KINDE_CALLBACK_URL ("" at the site root).
+  const std::string& app_base_path() const { return app_base_; }
   // Absolute URL of the app's home (origin of KINDE_CALLBACK_URL + base path + "/").
   std::string home_url(const Request& req) const;
   // An HTML page from a template, with the common context (urls, app name) merged in.
@@ -82,6 +97,8 @@ class App {
   Response dispatch(Ctx& ctx);
   void finish(const Request& req, Response& r) const;
   AppParts p_;
+  std::string app_base_;
+  std::string fixed_session_cookie_name_;  // when KINDE_COOKIE_PATH fixes the path: computed once
   std::string form_action_origin_;
   std::string csp_;  // Content-Security-Policy value, fixed per process
 };
@@ -108,6 +125,12 @@ Response handle_authorizer(App& app, Ctx& ctx);
 nlohmann::json openapi_document(const std::string& script_name, const std::string& cookie_name);
 // Python's int() on text, as FastAPI 0.92 validates an int path parameter: canonical decimal, or nullopt.
 std::optional<std::string> parse_python_int(std::string_view text);
+
+// The session's user record from verified ID-token claims: {id (sub), given_name, family_name, email,
+// picture, name}. A claim that is missing (or not a string) keeps its value from `previous` (the
+// record before a refresh; none at sign-in: ""). Sign-in and every refresh use it.
+nlohmann::json user_from_id_claims(const nlohmann::json& claims,
+                                   const nlohmann::json& previous = nlohmann::json::object());
 
 // Builds the user's display values: full name, initials (UTF-8 aware), picture.
 nlohmann::json user_view(const nlohmann::json& user);

@@ -1,20 +1,29 @@
 // /login, /register, /create-org, /callback, /logout (and the FastAPI tutorial's /api/auth/* aliases).
+//
+// A sign-in in progress lives in the browser, never on the server: /login seals state, nonce, PKCE
+// verifier, `next` and redirect_uri into a cookie of its own (kinde_fcgi_auth_<tag>, tag from the
+// state), AES-256-GCM under the session key, so any server sharing KINDE_SESSION_SECRET finishes it.
+// The callback finds the cookie by its state, opens it, compares the state inside, and removes it.
+#include <algorithm>
 #include <utility>
-
-#include <openssl/crypto.h>
 
 #include "app/app.hpp"
 #include "jose/base64url.hpp"
 #include "oidc/authorize.hpp"
+#include "oidc/token_checks.hpp"
+#include "session/sealed.hpp"
 #include "util/log.hpp"
 #include "util/url.hpp"
 
 namespace kinde {
 namespace {
 
-constexpr const char* kBindingCookie = "kinde_fcgi_auth";
-constexpr std::int64_t kPendingLifetime = 900;   // a sign-in must finish within 15 minutes
-constexpr std::size_t kGcBudget = 20;            // expired sessions removed per sign-in (no cron needed)
+constexpr std::int64_t kSignInLifetime = 900;   // a sign-in must finish within 15 minutes
+constexpr std::int64_t kClockSkew = 60;         // servers behind one balancer may disagree this much
+constexpr std::size_t kMaxSignIns = 5;          // sign-in cookies per browser at once; the oldest goes
+constexpr std::size_t kTagLength = 16;          // hex characters of SHA-256(state) in the cookie name
+constexpr std::size_t kMaxNextLength = 2000;    // keeps the sealed cookie under the browsers' 4 KB
+constexpr std::size_t kGcBudget = 20;           // expired sessions removed per sign-in (no cron needed)
 
 // Query parameters a visitor may pass on to the provider (Kinde's documented extras).
 constexpr const char* kPassThrough[] = {"org_code", "audience", "lang", "login_hint", "connection_id",
@@ -31,14 +40,47 @@ bool plain_value(const std::string& v) {
   return true;
 }
 
-bool same_secret(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
 Response provider_unavailable(App& app, const Request& req, const Error& e) {
   log_error("provider unavailable: " + e.code + ": " + e.detail);
   return app.error_page(req, 503, "Sign-in is unavailable",
                         "The sign-in provider cannot be reached right now. Please try again in a moment.");
+}
+
+// One sign-in in progress, as sealed into its cookie.
+struct PendingSignIn {
+  std::string state, nonce, verifier, next, redirect_uri;
+  std::int64_t created = 0;
+};
+
+// The cookie-name tag of a state: a state is public (it travels in URLs), the tag only names the cookie.
+std::string signin_tag(const std::string& state) { return session_id_hash(state).substr(0, kTagLength); }
+
+std::string seal_pending(Sealer& sealer, const PendingSignIn& p, const std::string& cookie_name) {
+  nlohmann::json j = {{"s", p.state}, {"n", p.nonce}, {"v", p.verifier}, {"x", p.next}, {"r", p.redirect_uri},
+                      {"t", p.created}};
+  // replace: a base path that is not UTF-8 must not throw out of a login (next itself always is).
+  return sealer.seal(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), cookie_name);
+}
+
+// Opens a sign-in cookie: authentic (sealed under our key, for this cookie name), well-formed, and
+// named after the state it holds. Its age is the caller's to judge.
+Result<PendingSignIn> open_pending(const Sealer& sealer, const std::string& cookie_name, const std::string& value,
+                                   const std::string& family) {
+  auto plain = sealer.open(value, cookie_name);
+  if (!plain) return plain.error();
+  auto j = nlohmann::json::parse(*plain, nullptr, false);
+  auto str = [&](const char* k) { return j.is_object() && j.contains(k) && j[k].is_string(); };
+  if (!str("s") || !str("n") || !str("v") || !str("x") || !str("r") || !j.contains("t") ||
+      !j["t"].is_number_integer()) {
+    return make_error("sealed_invalid", "sign-in cookie payload is malformed");
+  }
+  PendingSignIn p{j["s"], j["n"], j["v"], j["x"], j["r"], j["t"].get<std::int64_t>()};
+  if (cookie_name != family + signin_tag(p.state)) return make_error("sealed_invalid", "cookie name does not match its state");
+  return p;
+}
+
+bool too_old(const PendingSignIn& p, std::int64_t now) {
+  return now - p.created > kSignInLifetime || p.created > now + kClockSkew;
 }
 
 }  // namespace
@@ -78,13 +120,32 @@ Response handle_login(App& app, Ctx& ctx) {
   auto meta = p.oidc->metadata();
   if (!meta) return provider_unavailable(app, req, meta.error());
 
-  // The binding cookie ties the pending sign-in to this browser (login CSRF); one value serves
-  // every tab, so several sign-ins may be under way at once.
-  std::string binding = req.cookie(kBindingCookie).value_or("");
-  if (!is_valid_session_id(binding)) binding = p.random->token();
-  std::string binding_cookie = std::string(kBindingCookie) + "=" + binding + "; Path=" + app.cookie_path(req) +
-                               "; HttpOnly; SameSite=Lax; Max-Age=" + std::to_string(kPendingLifetime) +
-                               (cfg.cookie_secure ? "; Secure" : "");
+  if (next.size() > kMaxNextLength) {
+    log_info("next is " + std::to_string(next.size()) + " bytes: landing on the home page after sign-in instead");
+    next = app.url(req, "/");
+  }
+  if (!p.sealer) return app.error_page(req, 503, "Sign-in is unavailable", "No session key is configured.");
+
+  // This browser's other sign-ins in progress: one cookie each, at most kMaxSignIns at once (the
+  // oldest goes first), stale ones cleared. Cookies of the family that do not open under our key
+  // (another app on the same host and path, or damage) are left alone: they expire by themselves.
+  const std::string family = app.signin_cookie_name(req, "");
+  std::vector<std::pair<std::int64_t, std::string>> live;  // (created, cookie name)
+  std::vector<std::string> seen;
+  for (const auto& [name, value] : req.cookies) {
+    if (name.size() != family.size() + kTagLength || name.compare(0, family.size(), family) != 0) continue;
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+    seen.push_back(name);
+    auto other = open_pending(*p.sealer, name, value, family);
+    if (!other) continue;
+    if (too_old(*other, ctx.now)) ctx.set_cookies.push_back(app.cookie(req, name, "", 0));
+    else live.emplace_back(other->created, name);
+  }
+  std::sort(live.begin(), live.end());
+  for (std::size_t i = 0; i + kMaxSignIns <= live.size(); ++i) {
+    log_debug("more than " + std::to_string(kMaxSignIns - 1) + " sign-ins under way in one browser: the oldest is dropped");
+    ctx.set_cookies.push_back(app.cookie(req, live[i].second, "", 0));
+  }
 
   AuthorizeRequest ar;
   ar.client_id = cfg.client_id;
@@ -95,16 +156,10 @@ Response handle_login(App& app, Ctx& ctx) {
   ar.code_verifier = p.random->token();
   ar.extra = std::move(extra);
 
-  Session pending;
-  pending.id = ar.state;  // the store names the record by a hash of the state
-  pending.created = pending.last_used = ctx.now;
-  pending.data["pending"] = {{"nonce", ar.nonce}, {"verifier", ar.code_verifier}, {"next", next},
-                             {"binding", binding}, {"redirect_uri", ar.redirect_uri}};
-  if (auto saved = p.sessions->save(pending); !saved) return app.store_unavailable(req, saved.error());
-  if (auto gc = p.sessions->collect_expired(ctx.now, kGcBudget); !gc) log_warn("session gc: " + gc.error().detail);
-
+  PendingSignIn pending{ar.state, ar.nonce, ar.code_verifier, next, ar.redirect_uri, ctx.now};
+  const std::string name = family + signin_tag(ar.state);
   Response r = redirect_response(build_authorize_url(meta->authorization_endpoint, ar));
-  r.cookies.push_back(binding_cookie);
+  r.cookies.push_back(app.cookie(req, name, seal_pending(*p.sealer, pending, name), kSignInLifetime));
   return r;
 }
 
@@ -128,81 +183,120 @@ Response restart_expired_login(App& app, const Request& req) {
   return redirect_response(target);
 }
 
+// The page's words for a provider's error code (RFC 6749 4.1.2.1, OpenID Connect Core 3.1.2.6). The
+// code arrives in a URL anyone can craft: an unknown one gets fixed words, and the raw value (and
+// error_description) goes to the log only.
+std::string provider_error_message(const std::string& code) {
+  if (code == "access_denied") return "Sign-in was cancelled.";
+  if (code == "temporarily_unavailable" || code == "server_error")
+    return "The sign-in provider had a problem. Please try again in a moment.";
+  if (code == "login_required" || code == "interaction_required" || code == "consent_required" ||
+      code == "account_selection_required")
+    return "The sign-in provider needs you to sign in again.";
+  return "The sign-in provider could not complete the sign-in.";
+}
+
+Response sign_in_again(App& app, const Request& req, int status, const std::string& title, const std::string& msg) {
+  return app.page(req, status, "error", {{"status", status}, {"title", title}, {"message", msg}, {"retry", true}});
+}
+
 }  // namespace
 
 Response handle_callback(App& app, Ctx& ctx) {
   const Request& req = ctx.req;
   AppParts& p = app.parts();
   const Config& cfg = p.config;
-  if (!p.oidc) return app.error_page(req, 503, "Sign-in is unavailable", "No provider is configured.");
+  if (!p.oidc || !p.sealer) return app.error_page(req, 503, "Sign-in is unavailable", "No provider is configured.");
 
   // Repeated parameters are an attack or a broken client: never pick one (RFC 6749 3.1).
   for (const char* key : {"state", "code", "error", "iss"}) {
     if (count_param(req.query, key) > 1)
       return app.error_page(req, 400, "Bad request", std::string("repeated parameter ") + key);
   }
+  // RFC 9207 2.4: an authorization response naming an issuer must name ours (a mix-up attack sends
+  // another provider's response here); an error response included. Compared as the provider
+  // states it in discovery (which must equal KINDE_ISSUER_URL) or as configured.
+  if (auto iss = find_param(req.query, "iss")) {
+    bool ours = *iss == cfg.issuer;
+    if (!ours) {
+      auto meta = p.oidc->metadata();
+      ours = meta && !meta->issuer.empty() && *iss == meta->issuer;
+    }
+    if (!ours) {
+      log_warn("callback iss is not the configured issuer (RFC 9207): " + iss->substr(0, 200));
+      return app.error_page(req, 400, "Bad request", "This sign-in response comes from another provider.");
+    }
+  }
   std::string state = find_param(req.query, "state").value_or("");
   std::string error = find_param(req.query, "error").value_or("");
-  if (error == "login_link_expired") return restart_expired_login(app, req);
 
-  // Take the pending sign-in out of the store: used once, whatever happens next.
-  std::optional<Session> pending;
+  // This attempt's cookie, named after its state; it is removed once the callback has an answer
+  // (success or a definite failure) and kept only when the provider could not be reached, so a
+  // reload can retry.
+  const std::string family = app.signin_cookie_name(req, "");
+  std::string cookie_name;
+  std::optional<std::string> sealed;
   if (is_valid_session_id(state)) {
-    auto taken = p.sessions->update(state, ctx.now, [&](std::optional<Session>& s) {
-      if (!s || !s->data.contains("pending")) return false;
-      pending = std::exchange(s, std::nullopt);  // take it; the store then removes the record
-      return true;
-    });
-    if (!taken) return app.store_unavailable(req, taken.error());
+    cookie_name = family + signin_tag(state);
+    sealed = req.cookie(cookie_name);
   }
+  auto spend = [&] {
+    if (sealed) ctx.set_cookies.push_back(app.cookie(req, cookie_name, "", 0));
+  };
 
+  if (error == "login_link_expired") {
+    spend();
+    return restart_expired_login(app, req);
+  }
   if (!error.empty()) {
+    spend();
     std::string desc = find_param(req.query, "error_description").value_or("");
-    log_info("provider returned error " + error + (desc.empty() ? "" : ": " + desc));
-    std::string msg = error == "access_denied" ? "Sign-in was cancelled." : "The sign-in provider said: " + error;
-    if (!desc.empty() && plain_value(desc)) msg += " (" + desc + ")";
-    return app.page(req, 400, "error",
-                    {{"status", 400}, {"title", "Sign-in did not complete"}, {"message", msg}, {"retry", true}});
+    log_info("provider returned error " + error.substr(0, 200) + (desc.empty() ? "" : ": " + desc.substr(0, 500)));
+    return sign_in_again(app, req, 400, "Sign-in did not complete", provider_error_message(error));
   }
   if (state.empty()) return app.error_page(req, 400, "Bad request", "The callback has no state parameter.");
-  if (!pending) {
-    log_info("callback with unknown or used state");
-    return app.page(req, 400, "error",
-                    {{"status", 400}, {"title", "Sign-in expired"},
-                     {"message", "This sign-in was already used or has expired. Please sign in again."},
-                     {"retry", true}});
+
+  // Login CSRF (RFC 6749 10.12): without this browser's cookie for this state, nothing goes on. A
+  // replayed callback finds no cookie either: the first one removed it.
+  if (!sealed) {
+    log_info("callback without its sign-in cookie: the state is unknown to this browser, used, or expired");
+    return sign_in_again(app, req, 400, "Sign-in expired",
+                         "This sign-in was already used, has expired, or was started in another browser. "
+                         "Please sign in again.");
   }
-  const nlohmann::json& pd = pending->data["pending"];
-  if (ctx.now - pending->created > kPendingLifetime) {
-    return app.page(req, 400, "error",
-                    {{"status", 400}, {"title", "Sign-in expired"},
-                     {"message", "This sign-in took too long. Please sign in again."}, {"retry", true}});
+  auto pending = open_pending(*p.sealer, cookie_name, *sealed, family);
+  if (!pending || !constant_time_equal(pending->state, state)) {
+    spend();
+    log_warn("sign-in cookie rejected: " + (pending ? std::string("it holds another state") : pending.error().detail));
+    return sign_in_again(app, req, 400, "Sign-in expired",
+                         "This sign-in was already used, has expired, or was started in another browser. "
+                         "Please sign in again.");
   }
-  std::string binding = req.cookie(kBindingCookie).value_or("");
-  if (!same_secret(binding, pd.value("binding", std::string()))) {
-    log_warn("callback state does not belong to this browser (binding cookie mismatch)");
-    return app.error_page(req, 400, "Bad request", "This sign-in was started in another browser. Please sign in again.");
+  if (too_old(*pending, ctx.now)) {
+    spend();
+    return sign_in_again(app, req, 400, "Sign-in expired", "This sign-in took too long. Please sign in again.");
   }
-  if (count_param(req.query, "code") != 1)
+  if (count_param(req.query, "code") != 1) {
+    spend();
     return app.error_page(req, 400, "Bad request", "The callback has no code parameter.");
+  }
   std::string code = *find_param(req.query, "code");
 
-  auto tokens = p.oidc->exchange_code(code, pd.value("verifier", std::string()),
-                                      pd.value("redirect_uri", cfg.callback_url));
+  auto tokens = p.oidc->exchange_code(code, pending->verifier, pending->redirect_uri);
   if (!tokens) {
     if (tokens.error().code == "token_error") {
+      spend();
       log_warn("code exchange refused: " + tokens.error().detail);
-      return app.page(req, 400, "error",
-                      {{"status", 400}, {"title", "Sign-in failed"},
-                       {"message", "The provider refused the sign-in code. Please sign in again."}, {"retry", true}});
+      return sign_in_again(app, req, 400, "Sign-in failed", "The provider refused the sign-in code. Please sign in again.");
     }
     return provider_unavailable(app, req, tokens.error());
   }
-  auto claims = p.oidc->verify_id_token(tokens->id_token, pd.value("nonce", std::string()), ctx.now);
+  auto claims = p.oidc->verify_id_token(tokens->id_token, pending->nonce, ctx.now);
   if (!claims) {
     // Keys we could not fetch say nothing about the token: that is an outage (503), not a forgery (401).
     if (claims.error().code == "jwks_failed" || claims.error().code == "discovery_failed")
       return provider_unavailable(app, req, claims.error());
+    spend();
     log_warn("ID token rejected: " + claims.error().code + ": " + claims.error().detail);
     return app.error_page(req, 401, "Sign-in failed", "The identity token could not be verified (" +
                                                           claims.error().code + ").");
@@ -210,29 +304,24 @@ Response handle_callback(App& app, Ctx& ctx) {
   auto access = p.oidc->verify_access_token(tokens->access_token, ctx.now);
   if (!access) log_debug("access token not verifiable as a JWT: " + access.error().code);
 
-  const nlohmann::json& c = *claims;
-  auto str = [&](const char* k) {
-    auto it = c.find(k);
-    return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
   Session s;
   s.id = p.random->token();  // a new id at every sign-in: no fixation
   s.created = s.last_used = ctx.now;
-  s.data["user"] = {{"id", str("sub")},         {"given_name", str("given_name")}, {"family_name", str("family_name")},
-                    {"email", str("email")},    {"picture", str("picture")},       {"name", str("name")}};
+  s.data["user"] = user_from_id_claims(*claims);
   s.data["tokens"] = {{"access_token", tokens->access_token}, {"id_token", tokens->id_token},
                       {"refresh_token", tokens->refresh_token}, {"expires_at", tokens->expires_at}};
-  s.data["id_claims"] = c;
+  s.data["id_claims"] = *claims;
   s.data["access_claims"] = access ? *access : nlohmann::json::object();
+  // The first write of this sign-in: nothing was stored before it.
   if (auto saved = p.sessions->save(s); !saved) return app.store_unavailable(req, saved.error());
-  if (auto old = req.cookie(cfg.cookie_name); old && is_valid_session_id(*old)) {
+  if (auto old = req.cookie(app.session_cookie_name(req)); old && is_valid_session_id(*old)) {
     if (auto removed = p.sessions->remove(*old); !removed) log_warn("old session not removed: " + removed.error().detail);
   }
-  log_info("signed in user " + str("sub"));
-  Response r = redirect_response(pd.value("next", app.url(req, "/")), 303);
+  if (auto gc = p.sessions->collect_expired(ctx.now, kGcBudget); !gc) log_warn("session gc: " + gc.error().detail);
+  log_info("signed in user " + s.data["user"].value("id", std::string()));
+  spend();
+  Response r = redirect_response(pending->next, 303);
   r.cookies.push_back(app.session_cookie(req, s.id, false));
-  r.cookies.push_back(std::string(kBindingCookie) + "=; Path=" + app.cookie_path(req) +
-                      "; HttpOnly; SameSite=Lax; Max-Age=0" + (cfg.cookie_secure ? "; Secure" : ""));
   return r;
 }
 
@@ -240,6 +329,16 @@ Response handle_logout(App& app, Ctx& ctx) {
   const Request& req = ctx.req;
   AppParts& p = app.parts();
   const Config& cfg = p.config;
+  // Fetch Metadata (W3C, Sec-Fetch-Site): a sign-out another site started (a link, an image, a form)
+  // ends nothing; the visitor gets a Sign out button that posts here from our own page. Same-origin,
+  // `none` (typed, bookmarked) and clients that send no Fetch Metadata sign out at once, so the
+  // tutorials' <a href="/logout"> keeps working.
+  if (const std::string site = req.header("sec-fetch-site"); site == "cross-site" || site == "same-site") {
+    log_info("sign-out requested by another site (Sec-Fetch-Site: " + site + "): asking the visitor first");
+    return app.page(req, req.method == "POST" ? 403 : 200, "logout",
+                    {{"title", "Sign out?"}, {"action", req.base_path + req.path_info},
+                     {"signed_in", ctx.session.has_value()}});
+  }
   std::string id_token, refresh_token;
   if (ctx.session) {
     const auto tokens = ctx.session->data.value("tokens", nlohmann::json::object());

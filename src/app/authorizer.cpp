@@ -79,25 +79,10 @@ std::string origin_of(const std::string& url) {
   return slash == std::string::npos ? url : url.substr(0, slash);
 }
 
-// The app's base path as the browser sees it, from KINDE_CALLBACK_URL: in the Authorizer role the
-// request's SCRIPT_NAME is the protected file's, not the app's.
-std::string app_base(const Config& cfg) {
-  std::string origin = origin_of(cfg.callback_url);
-  std::string path = cfg.callback_url.substr(origin.size());
-  if (auto cut = path.find_first_of("?#"); cut != std::string::npos) path.resize(cut);
-  for (std::string_view suffix : {"/api/auth/kinde_callback", "/callback"}) {
-    if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
-      return path.substr(0, path.size() - suffix.size());
-    }
-  }
-  auto slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash);
-}
-
 // The request as the app's own pages see it (links under the app's base path).
 Request as_app_request(const App& app, const Request& req) {
   Request r = req;
-  r.base_path = app_base(app.config());
+  r.base_path = app.app_base_path();
   return r;
 }
 
@@ -111,8 +96,8 @@ Response not_authenticated(App& app, const Request& req, const Ctx& ctx) {
   if (is_browser(req)) {
     // Back to the page asked for after sign-in; the login handler filters `next` once more.
     std::string next = safe_next_path(req.request_uri.empty() ? "/" : req.request_uri);
-    const Config& cfg = app.config();
-    return redirect_response(origin_of(cfg.callback_url) + app_base(cfg) + "/login?next=" + url_encode(next));
+    return redirect_response(origin_of(app.config().callback_url) + app.app_base_path() + "/login?next=" +
+                             url_encode(next));
   }
   Response r = json_response(401, R"({"detail":"Not authenticated"})");
   r.set_header("WWW-Authenticate", "Bearer");
@@ -122,6 +107,22 @@ Response not_authenticated(App& app, const Request& req, const Ctx& ctx) {
 std::string join(const std::vector<std::string>& items, const char* sep) {
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+// A space-separated list for a script to split: a value that holds whitespace (or a control
+// character) would split into other values, so it is left out, and logged, rather than misread.
+std::string space_list(const std::vector<std::string>& values, const char* what) {
+  std::string out;
+  for (const auto& v : values) {
+    bool plain = !v.empty();
+    for (unsigned char c : v) plain = plain && c > 0x20 && c != 0x7f;
+    if (!plain) {
+      log_warn(std::string("authorizer: a ") + what + " holding whitespace is left out of the variable: \"" + v + "\"");
+      continue;
+    }
+    out += (out.empty() ? "" : " ") + v;
+  }
   return out;
 }
 
@@ -194,13 +195,13 @@ void add_variables(Response& r, const Identity& id, const ClaimSource& claims) {
   var("KINDE_FAMILY_NAME", str(id.user, "family_name"));
   if (auto org = get_organization(claims); org && org->org_code) var("KINDE_ORG_CODE", *org->org_code);
   if (!id.from_bearer) {
-    if (auto orgs = get_user_organizations(claims)) var("KINDE_ORG_CODES", join(orgs->org_codes, " "));
+    if (auto orgs = get_user_organizations(claims)) var("KINDE_ORG_CODES", space_list(orgs->org_codes, "organisation code"));
   }
-  if (auto perms = get_permissions(claims)) var("KINDE_PERMISSIONS", join(perms->permissions, " "));
+  if (auto perms = get_permissions(claims)) var("KINDE_PERMISSIONS", space_list(perms->permissions, "permission"));
   if (auto roles = get_roles(claims)) {
     std::vector<std::string> keys;
     for (const auto& role : roles->roles) keys.push_back(role.key);
-    var("KINDE_ROLES", join(keys, " "));
+    var("KINDE_ROLES", space_list(keys, "role key"));
   }
 }
 

@@ -141,7 +141,7 @@ nlohmann::json openapi_document(const std::string& script_name, const std::strin
 }
 
 Response handle_openapi(App& app, Ctx& ctx) {
-  Response r = json_response(200, openapi_document(ctx.req.script_name, app.config().cookie_name).dump());
+  Response r = json_response(200, openapi_document(ctx.req.script_name, app.session_cookie_name(ctx.req)).dump());
   // The description changes only with a new binary or config: a short public cache is fine.
   r.set_header("Cache-Control", "public, max-age=300");
   return r;

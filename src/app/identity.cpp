@@ -72,6 +72,8 @@ bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int64_t
         return false;
       }
       tokens["id_token"] = fresh->id_token;
+      // The user's details follow the newest ID token (a changed name, email or picture shows).
+      s.data["user"] = user_from_id_claims(*claims, s.data.value("user", nlohmann::json::object()));
       s.data["id_claims"] = *claims;
     }
   }
@@ -90,6 +92,20 @@ bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int64_t
 }
 
 }  // namespace
+
+nlohmann::json user_from_id_claims(const nlohmann::json& c, const nlohmann::json& previous) {
+  // A refreshed ID token may carry fewer claims than the first one (OpenID Connect Core 12.2 does
+  // not require them again): what it leaves out is kept, what it carries wins.
+  auto str = [&](const char* claim, const char* field) -> std::string {
+    if (auto it = c.find(claim); it != c.end() && it->is_string()) return it->get<std::string>();
+    if (!previous.is_object()) return {};
+    if (auto old = previous.find(field); old != previous.end() && old->is_string()) return old->get<std::string>();
+    return {};
+  };
+  return {{"id", str("sub", "id")},          {"given_name", str("given_name", "given_name")},
+          {"family_name", str("family_name", "family_name")}, {"email", str("email", "email")},
+          {"picture", str("picture", "picture")}, {"name", str("name", "name")}};
+}
 
 std::optional<Session> App::load_session(Ctx& ctx) {
   const Request& req = ctx.req;
@@ -120,7 +136,7 @@ std::optional<Session> App::load_session(Ctx& ctx) {
     return std::nullopt;
   }
 
-  auto cookie = req.cookie(p.config.cookie_name);
+  auto cookie = req.cookie(session_cookie_name(req));
   if (!cookie || cookie->empty()) return std::nullopt;
   if (!is_valid_session_id(*cookie)) {
     log_debug("session cookie of the wrong shape ignored");

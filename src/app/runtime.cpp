@@ -6,12 +6,31 @@
 
 namespace kinde {
 
-Result<std::unique_ptr<SessionStore>> open_session_store(const Config& config, Random& random) {
+Result<SessionKey> resolve_session_key(const Config& config, Random& random, bool dry_run) {
+  if (!config.session_secret.empty()) return SessionKey{config.session_secret, "KINDE_SESSION_SECRET", "", false};
+  // Redis: every server must share KINDE_SESSION_SECRET; the store says so when it is missing.
+  if (config.session_store != "file") return SessionKey{};
+  if (config.session_key_file.empty()) {
+    return make_error("session_key_unavailable",
+                      "there is no config file, so no default place for the session key: set KINDE_SESSION_KEY_FILE "
+                      "(a path outside the web space and the session directory) or KINDE_SESSION_SECRET");
+  }
+  SessionKeyFileOptions o;
+  o.path = config.session_key_file;
+  o.legacy_path = config.session_dir + "/.secret";
+  o.dry_run = dry_run;
+  auto k = load_or_create_session_key(o, random);
+  if (!k) return k.error();
+  return SessionKey{std::move(k->material), k->path, std::move(k->note), k->warning};
+}
+
+Result<std::unique_ptr<SessionStore>> open_session_store(const Config& config, const std::string& key_material,
+                                                         Random& random) {
   SessionLimits limits{config.idle_timeout, config.max_age};
   if (config.session_store == "file") {
     FileStoreOptions o;
     o.dir = config.session_dir;
-    o.secret = config.session_secret;
+    o.secret = key_material;
     o.limits = limits;
     return open_file_session_store(o, random);
   }
@@ -31,9 +50,14 @@ Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
   rt->config = std::move(config);
   LogLevel level;
   if (parse_log_level(rt->config.log_level, level)) set_log_level(level);
-  auto store = open_session_store(rt->config, rt->random);
+  auto key = resolve_session_key(rt->config, rt->random);
+  if (!key) return make_error(key.error().code, "session key: " + key.error().detail);
+  if (key->warning) log_warn("session key: " + key->note);
+  else if (!key->note.empty()) log_info("session key " + key->source + ": " + key->note);
+  auto store = open_session_store(rt->config, key->material, rt->random);
   if (!store) return make_error(store.error().code, "session store: " + store.error().detail);
   rt->sessions = std::move(*store);
+  rt->sealer = make_sealer(key->material, rt->random);
   auto view = View::load(rt->config.template_dir);
   if (!view) return make_error(view.error().code, "templates: " + view.error().detail);
   rt->view = *view;
@@ -45,6 +69,7 @@ Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
   parts.clock = &rt->clock;
   parts.random = &rt->random;
   parts.sessions = rt->sessions.get();
+  parts.sealer = rt->sealer.get();
   parts.view = rt->view;
   parts.oidc = rt->oidc.get();
   rt->app = std::make_unique<App>(std::move(parts));
@@ -60,7 +85,17 @@ int check_config(const Config& config, std::string& out) {
   line(true, "config " + (config.config_path.empty() ? std::string("(environment only)") : config.config_path));
   line(true, "issuer " + config.issuer + ", client id " + config.client_id + ", callback " + config.callback_url);
   OpenSslRandom random;
-  auto store = open_session_store(config, random);
+  // Run as another user (root), creating the key here would leave a file the app cannot read.
+  auto key = resolve_session_key(config, random, /*dry_run=*/true);
+  if (!key) {
+    line(false, "session key: " + key.error().detail);
+  } else if (!key->source.empty()) {
+    // The key file is named, never its content.
+    line(!key->warning, "session key " + key->source + (key->note.empty() ? "" : ": " + key->note));
+  }
+  Result<std::unique_ptr<SessionStore>> store =
+      key ? open_session_store(config, key->material, random)
+          : Result<std::unique_ptr<SessionStore>>(make_error(key.error().code, "not opened without a session key"));
   if (config.session_store == "file") {
     line(bool(store), store ? "session store " + config.session_store + " (" + config.session_dir + ")"
                             : "session store: " + store.error().detail);

@@ -215,10 +215,17 @@ Result<Config> load_config(const std::string& path, bool explicit_path, const En
     if (c.session_secret.size() < 32)
       problems.push_back("KINDE_SESSION_SECRET must be at least 32 characters (use: openssl rand -base64 48)");
   }
-  if (auto v = get({"KINDE_SESSION_IDLE_TIMEOUT"}); v && !parse_seconds(*v, c.idle_timeout))
-    problems.push_back("KINDE_SESSION_IDLE_TIMEOUT must be a whole number of seconds, got '" + *v + "'");
-  if (auto v = get({"KINDE_SESSION_MAX_AGE"}); v && !parse_seconds(*v, c.max_age))
-    problems.push_back("KINDE_SESSION_MAX_AGE must be a whole number of seconds, got '" + *v + "'");
+  // The key apart from the data: never inside the session directory. Without a config file there
+  // is no safe default place (a CGI's working directory may be web-visible): the runtime then asks
+  // for KINDE_SESSION_KEY_FILE or KINDE_SESSION_SECRET.
+  if (auto v = get({"KINDE_SESSION_KEY_FILE"})) c.session_key_file = resolve(base, *v);
+  else if (!c.config_path.empty()) c.session_key_file = base + "/session.key";
+  // A session that never times out is not a choice: 0 (or less) would switch a limit off.
+  for (auto [name, out] : {std::pair<const char*, std::int64_t*>{"KINDE_SESSION_IDLE_TIMEOUT", &c.idle_timeout},
+                           {"KINDE_SESSION_MAX_AGE", &c.max_age}}) {
+    if (auto v = get({name}); v && (!parse_seconds(*v, *out) || *out <= 0))
+      problems.push_back(std::string(name) + " must be a whole number of seconds greater than 0, got '" + *v + "'");
+  }
   if (auto v = get({"KINDE_HTTP_CONNECT_TIMEOUT_MS"})) {
     std::int64_t ms = 0;
     if (!parse_seconds(*v, ms) || ms < 1) problems.push_back("KINDE_HTTP_CONNECT_TIMEOUT_MS must be a positive number");
@@ -234,7 +241,31 @@ Result<Config> load_config(const std::string& path, bool explicit_path, const En
   c.cookie_secure = !is_loopback_http(c.callback_url);
   if (auto v = get({"SESSION_COOKIE_SECURE", "KINDE_COOKIE_SECURE"}); v && !parse_bool(*v, c.cookie_secure))
     problems.push_back("SESSION_COOKIE_SECURE must be true or false, got '" + *v + "'");
-  if (auto v = get({"KINDE_COOKIE_NAME"})) c.cookie_name = *v;
+  if (auto v = get({"KINDE_COOKIE_NAME"})) {
+    // RFC 6265 4.1.1: a token. The __Host-/__Secure- prefixes are the app's to add (README,
+    // "Sessions"), and the sign-in cookies' family is reserved so the names never collide.
+    bool token = v->size() <= 64;
+    for (char ch : *v)
+      token = token && ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                        std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos);
+    auto starts = [&](std::string_view prefix) {
+      if (v->size() < prefix.size()) return false;
+      for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>((*v)[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
+          return false;
+      return true;
+    };
+    if (!token)
+      problems.push_back("KINDE_COOKIE_NAME must be a cookie name (letters, digits, - _ . and no spaces), got '" + *v + "'");
+    else if (starts("__Host-") || starts("__Secure-"))
+      problems.push_back("KINDE_COOKIE_NAME must not carry a __Host- or __Secure- prefix (the app adds it when the "
+                         "cookie is Secure), got '" + *v + "'");
+    else if (starts(kSignInCookieFamily))
+      problems.push_back(std::string("KINDE_COOKIE_NAME must not start with ") + kSignInCookieFamily +
+                         " (the sign-in cookies' names), got '" + *v + "'");
+    else
+      c.cookie_name = *v;
+  }
   if (auto v = get({"KINDE_COOKIE_PATH"})) {
     // It goes verbatim into Set-Cookie: a path, nothing that could end the attribute or the header.
     bool ok = !v->empty() && (*v)[0] == '/';

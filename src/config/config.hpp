@@ -28,10 +28,13 @@ struct Config {
   std::string session_dir;
   std::string session_store = "file";
   std::string session_secret;
+  // KINDE_SESSION_KEY_FILE: the key material when session_secret is unset (default: session.key
+  // beside the config file; "" without a config file, and then the secret or this key is required).
+  std::string session_key_file;
   std::int64_t idle_timeout = 3600;
   std::int64_t max_age = 86400;
   bool cookie_secure = true;
-  std::string cookie_name = "kinde_fcgi_session";
+  std::string cookie_name = "kinde_fcgi_session";  // KINDE_COOKIE_NAME, before any __Host-/__Secure- prefix
   std::string cookie_path;     // KINDE_COOKIE_PATH: "" = the app's base path ("/" at the site root)
   std::string template_dir;
   std::string log_level = "info";
@@ -54,6 +57,9 @@ Result<Config> load_config(const std::string& path, bool path_was_explicit, cons
 
 // The config path to use: $KINDE_CONFIG or etc/kinde.conf relative to the binary's project dir.
 std::string default_config_path(const EnvGetter& env, const std::string& argv0);
+
+// The family of sign-in cookie names (kinde_fcgi_auth_<tag>); KINDE_COOKIE_NAME may not start with it.
+inline constexpr const char* kSignInCookieFamily = "kinde_fcgi_auth_";
 
 // True for http://127.0.0.1, ::1 or localhost (http allowed only there).
 bool is_loopback_http(std::string_view url);

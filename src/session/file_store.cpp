@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -68,7 +70,6 @@ int FileOps::list_dir(const char* path, std::vector<std::string>& names) {
 
 namespace {
 
-constexpr const char* kSecretName = ".secret";
 constexpr const char* kShardLockName = ".lock";
 constexpr std::string_view kTempPrefix = ".tmp-";
 constexpr std::size_t kSecretSize = 48;
@@ -544,49 +545,66 @@ Result<void> check_owner_and_mode(const struct stat& st, const std::string& what
   return Ok{};
 }
 
-// The key file: read when present (checked like the directory), else created atomically. link()
-// fails when the name exists, so two processes starting at once agree on one secret.
-Result<std::string> load_or_create_secret(FileOps& ops, Random& random, const std::string& dir) {
-  const std::string path = dir + "/" + kSecretName;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    int raw = ops.open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-    if (raw >= 0) {
-      Fd fd(&ops, raw);
-      struct stat st {};
-      if (ops.fstat(raw, &st) != 0) return unavailable(errno, "reading session secret", path);
-      if (auto r = check_owner_and_mode(st, path, 077, "readable or writable by group or others"); !r) return r.error();
-      std::string secret;
-      if (read_all(ops, raw, secret) != 0) return unavailable(errno, "reading session secret", path);
-      if (secret.size() < 32) {
-        return make_error("session_store_unavailable", path + " holds " + std::to_string(secret.size()) +
-                                                           " bytes, fewer than 32; delete it to create a new one (all sessions end)");
-      }
-      return secret;
-    }
-    if (errno != ENOENT) return unavailable(errno, "opening session secret", path);
-
-    const std::string tmp = dir + "/" + std::string(kTempPrefix) + "secret-" + hex_encode(random.bytes(8));
-    const std::string secret = random.bytes(kSecretSize);
-    int wraw = ops.open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (wraw < 0) return unavailable(errno, "creating session secret", dir);
-    Fd fd(&ops, wraw);
-    if (write_all(ops, wraw, secret) != 0 || ops.fsync(wraw) != 0 || fd.close() != 0) {
-      const int e = errno;
-      fd.close();
-      ops.unlink(tmp.c_str());
-      return unavailable(e, "writing session secret", dir);
-    }
-    const int rc = ops.link(tmp.c_str(), path.c_str());
-    const int e = errno;
-    ops.unlink(tmp.c_str());
-    if (rc == 0) return secret;
-    if (e != EEXIST) return unavailable(e, "creating session secret", path);
-    // Another process won the race: read its secret.
-  }
-  return make_error("session_store_unavailable", "session secret appeared and vanished (" + path + ")");
+// Pieces joined into one string (one allocation, not a temporary per '+').
+std::string text(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (std::string_view part : parts) out += part;
+  return out;
 }
 
-// With a configured secret nothing else proves the directory writable: create and remove a file.
+std::string parent_dir(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Error key_unavailable(int e, const std::string& action, const std::string& where) {
+  return make_error("session_key_unavailable", errno_text(e) + " " + action + " (" + where + ")");
+}
+
+// The key in the file at path, checked like the session directory; nullopt when there is none.
+Result<std::optional<std::string>> read_key_file(FileOps& ops, const std::string& path) {
+  int raw = ops.open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (raw < 0) {
+    if (errno == ENOENT) return std::optional<std::string>{};
+    return key_unavailable(errno, "opening session key", path);
+  }
+  Fd fd(&ops, raw);
+  struct stat st {};
+  if (ops.fstat(raw, &st) != 0) return key_unavailable(errno, "reading session key", path);
+  if (!S_ISREG(st.st_mode)) return make_error("session_key_unavailable", path + " is not a regular file");
+  if (auto r = check_owner_and_mode(st, path, 077, "readable or writable by group or others"); !r) {
+    return make_error("session_key_unsafe", r.error().detail);
+  }
+  std::string key;
+  if (read_all(ops, raw, key) != 0) return key_unavailable(errno, "reading session key", path);
+  if (key.size() < 32) {
+    return make_error("session_key_unavailable", path + " holds " + std::to_string(key.size()) +
+                                                     " bytes, fewer than 32; delete it to create a new one (all sessions end)");
+  }
+  return std::optional<std::string>(std::move(key));
+}
+
+// A new file at path holding material (0600), written whole before it gets its name: link() of a
+// synced temp file, which fails with EEXIST when path exists. 0 on success, else the errno.
+int create_key_file(FileOps& ops, Random& random, const std::string& path, const std::string& material) {
+  const std::string tmp = parent_dir(path) + "/" + std::string(kTempPrefix) + "key-" + hex_encode(random.bytes(8));
+  int wraw = ops.open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (wraw < 0) return errno;
+  Fd fd(&ops, wraw);
+  if (write_all(ops, wraw, material) != 0 || ops.fsync(wraw) != 0 || fd.close() != 0) {
+    const int e = errno;
+    fd.close();
+    ops.unlink(tmp.c_str());
+    return e;
+  }
+  const int rc = ops.link(tmp.c_str(), path.c_str());
+  const int e = errno;
+  ops.unlink(tmp.c_str());
+  return rc == 0 ? 0 : e;
+}
+
+// Nothing else proves the directory writable at start-up: create and remove a file.
 Result<void> probe_writable(FileOps& ops, Random& random, const std::string& dir) {
   const std::string tmp = dir + "/" + std::string(kTempPrefix) + "probe-" + hex_encode(random.bytes(8));
   int raw = ops.open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -607,7 +625,11 @@ Result<std::unique_ptr<SessionStore>> open_file_session_store(const FileStoreOpt
   std::shared_ptr<FileOps> ops = options.ops ? options.ops : std::make_shared<FileOps>();
   const std::string dir = trim_dir(options.dir);
   if (dir.empty()) return make_error("session_store_unavailable", "no session directory configured");
-  if (!options.secret.empty() && options.secret.size() < 32) {
+  if (options.secret.empty()) {
+    // The key lives apart from the data (load_or_create_session_key), never in this directory.
+    return make_error("session_secret_required", "no session key given to the file store");
+  }
+  if (options.secret.size() < 32) {
     return make_error("session_secret_weak", "KINDE_SESSION_SECRET must be at least 32 bytes (" +
                                                  std::to_string(options.secret.size()) + " given)");
   }
@@ -621,20 +643,79 @@ Result<std::unique_ptr<SessionStore>> open_file_session_store(const FileStoreOpt
   if (!S_ISDIR(st.st_mode)) return make_error("session_store_unavailable", dir + " is not a directory");
   if (auto r = check_owner_and_mode(st, dir, 022, "writable by group or others"); !r) return r.error();
 
-  std::string material;
-  if (options.secret.empty()) {
-    auto s = load_or_create_secret(*ops, random, dir);
-    if (!s) return s.error();
-    material = std::move(s).value();
-  } else {
-    if (auto r = probe_writable(*ops, random, dir); !r) return r.error();
-    material = options.secret;
-  }
-  std::string key = derive_session_key(material);
+  if (auto r = probe_writable(*ops, random, dir); !r) return r.error();
+  std::string key = derive_session_key(options.secret);
   // The garbage collector's first shard is drawn on its first run, not here: a plain CGI request
   // that only reads a session then never seeds OpenSSL's generator (8M instructions, by callgrind).
   return std::unique_ptr<SessionStore>(
       std::make_unique<FileSessionStore>(options, std::move(ops), std::move(key), random, -1));
+}
+
+Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& options, Random& random) {
+  std::shared_ptr<FileOps> ops = options.ops ? options.ops : std::make_shared<FileOps>();
+  const std::string& path = options.path;
+  const std::string& legacy = options.legacy_path;
+  if (path.empty()) return make_error("session_key_unavailable", "no session key file configured");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto found = read_key_file(*ops, path);
+    if (!found) return found.error();
+    if (*found) {
+      // An existing key file is used as it is, never rewritten (a package may have made it).
+      SessionKeyFile k{std::move(**found), path, "", false};
+      if (legacy.empty()) return k;
+      auto old = read_key_file(*ops, legacy);
+      if (old && *old && **old == k.material) {
+        // A move cut short between link and unlink: finish it.
+        if (options.dry_run) k.note = "the old copy at " + legacy + " is removed at the next start";
+        else if (ops->unlink(legacy.c_str()) == 0) k.note = "removed the old copy at " + legacy;
+      } else if (!old || *old) {
+        k.warning = true;
+        k.note = text({legacy, " holds another session key, unused since ", path,
+                       " exists; delete it (whoever reads it can open sessions sealed under it)"});
+      }
+      return k;
+    }
+    // No key file. A key where older versions kept it moves here, so its sessions still open.
+    std::optional<std::string> old;
+    if (!legacy.empty()) {
+      auto r = read_key_file(*ops, legacy);
+      if (!r) return r.error();
+      old = std::move(*r);
+    }
+    if (old && options.dry_run) {
+      return SessionKeyFile{std::move(*old), legacy,
+                            text({"found at ", legacy, "; the app moves it to ", path, " when it next starts"}), false};
+    }
+    if (options.dry_run) {
+      return SessionKeyFile{random.bytes(kSecretSize), path, "does not exist yet; the app creates it when it first starts",
+                            false};
+    }
+    if (old) {
+      int e = ops->link(legacy.c_str(), path.c_str()) == 0 ? 0 : errno;
+      if (e == EXDEV) e = create_key_file(*ops, random, path, *old);  // another file system: copy
+      if (e == 0) {
+        if (ops->unlink(legacy.c_str()) != 0 && errno != ENOENT) {
+          log_warn(text({"could not remove ", legacy, " after moving it to ", path, ": ", errno_text(errno)}));
+        }
+        return SessionKeyFile{std::move(*old), path, "moved from " + legacy, false};
+      }
+      if (e == EEXIST) continue;  // another process moved or created it meanwhile: read that one
+      // The key's folder is not writable by the app: keep the old place rather than sign anyone out.
+      return SessionKeyFile{std::move(*old), legacy,
+                            text({"the session key is still in the session directory (", legacy, "): moving it to ",
+                                  path, " failed (", errno_text(e), "); move it as the app's user: mv ", legacy, " ",
+                                  path}),
+                            true};
+    }
+    const std::string material = random.bytes(kSecretSize);
+    const int e = create_key_file(*ops, random, path, material);
+    if (e == 0) return SessionKeyFile{material, path, "created", false};
+    if (e == EEXIST) continue;
+    return make_error("session_key_unavailable",
+                      text({errno_text(e), " creating session key ", path, "; create it as the app's user with ",
+                            "(umask 077; openssl rand -base64 48 > ", path, "), or set KINDE_SESSION_SECRET"}));
+  }
+  return make_error("session_key_unavailable", "session key " + path + " kept appearing and vanishing");
 }
 
 }  // namespace kinde

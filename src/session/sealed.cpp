@@ -1,4 +1,6 @@
 #include "session/sealed.hpp"
+
+#include "jose/base64url.hpp"
 #include "util/url.hpp"
 
 #include <openssl/core_names.h>
@@ -17,6 +19,8 @@ using Kdf = std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)>;
 using KdfCtx = std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)>;
 
 constexpr std::string_view kHkdfInfo = "kinde-fcgi session v1";
+constexpr std::string_view kSealerInfo = "kinde-fcgi sign-in v1";
+constexpr unsigned char kSealerVersion = 1;
 
 void put_u64(std::string& out, std::int64_t v) {
   auto u = static_cast<std::uint64_t>(v);
@@ -34,9 +38,8 @@ unsigned char* bytes(std::string& s) { return reinterpret_cast<unsigned char*>(s
 
 Error invalid(std::string detail) { return make_error("session_record_invalid", std::move(detail)); }
 
-}  // namespace
-
-std::string derive_session_key(std::string_view material) {
+// HKDF-SHA256(material, info) -> 32 bytes.
+std::string hkdf_key(std::string_view material, std::string_view info_text) {
   if (material.size() < 32) throw std::invalid_argument("session secret shorter than 32 bytes");
   Kdf kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr), &EVP_KDF_free);
   if (!kdf) throw std::runtime_error("HKDF not available");
@@ -45,7 +48,7 @@ std::string derive_session_key(std::string_view material) {
   // OSSL_PARAM wants non-const pointers; OpenSSL only reads them for these keys.
   std::string digest = "SHA256";
   std::string key_copy(material);
-  std::string info(kHkdfInfo);
+  std::string info(info_text);
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest.data(), 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, key_copy.data(), key_copy.size()),
@@ -57,6 +60,10 @@ std::string derive_session_key(std::string_view material) {
   if (rc != 1) throw std::runtime_error("HKDF derivation failed");
   return out;
 }
+
+}  // namespace
+
+std::string derive_session_key(std::string_view material) { return hkdf_key(material, kHkdfInfo); }
 
 std::string session_id_hash(std::string_view id) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -86,23 +93,7 @@ std::string seal_session(const Session& s, std::string_view key, Random& random)
   const std::string aad = header + session_id_hash(s.id);
   // replace: a non-UTF-8 string in data must not throw out of a save.
   const std::string plain = s.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  const std::string nonce = random.bytes(kSealedNonceSize);
-  if (nonce.size() != kSealedNonceSize) throw std::runtime_error("random source returned a short nonce");
-
-  CipherCtx ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
-  if (!ctx) throw std::runtime_error("EVP_CIPHER_CTX_new failed");
-  std::string ct(plain.size(), '\0');
-  std::string tag(kSealedTagSize, '\0');
-  int len = 0;
-  bool ok = EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kSealedNonceSize), nullptr) == 1 &&
-            EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, bytes(key), bytes(nonce)) == 1 &&
-            EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
-            EVP_EncryptUpdate(ctx.get(), bytes(ct), &len, bytes(plain), static_cast<int>(plain.size())) == 1 &&
-            EVP_EncryptFinal_ex(ctx.get(), bytes(ct) + len, &len) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kSealedTagSize), tag.data()) == 1;
-  if (!ok) throw std::runtime_error("AES-256-GCM encryption failed");
-  return header + nonce + ct + tag;
+  return header + aead_seal(key, aad, plain, random);
 }
 
 Result<Session> open_session(std::string_view blob, std::string_view key, const std::string& expected_id) {
@@ -121,28 +112,11 @@ Result<Session> open_session(std::string_view blob, std::string_view key, const 
   if (blob.size() > kSealedMaxSize) return invalid("record too large");
 
   const std::string_view header = blob.substr(0, kSealedHeaderSize);
-  const std::string nonce(blob.substr(kSealedHeaderSize, kSealedNonceSize));
-  const std::string_view ct =
-      blob.substr(kSealedHeaderSize + kSealedNonceSize, blob.size() - kSealedHeaderSize - kSealedNonceSize - kSealedTagSize);
-  std::string tag(blob.substr(blob.size() - kSealedTagSize));
   const std::string aad = std::string(header) + session_id_hash(expected_id);
-
-  CipherCtx ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
-  if (!ctx) return invalid("cipher context allocation failed");
-  std::string plain(ct.size(), '\0');
-  int len = 0;
-  bool ok = EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kSealedNonceSize), nullptr) == 1 &&
-            EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, bytes(key), bytes(nonce)) == 1 &&
-            EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
-            EVP_DecryptUpdate(ctx.get(), bytes(plain), &len, bytes(ct), static_cast<int>(ct.size())) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(kSealedTagSize), tag.data()) == 1;
-  // Final checks the tag: one answer for a flipped bit, a foreign key and another id's record,
-  // because GCM cannot tell them apart.
-  if (!ok || EVP_DecryptFinal_ex(ctx.get(), bytes(plain) + len, &len) != 1) {
-    return invalid("authentication failed (tampered, another key, or another session's record)");
-  }
-  auto data = nlohmann::json::parse(plain, nullptr, /*allow_exceptions=*/false);
+  // One answer for a flipped bit, a foreign key and another id's record: GCM cannot tell them apart.
+  std::optional<std::string> plain = aead_open(key, aad, blob.substr(kSealedHeaderSize));
+  if (!plain) return invalid("authentication failed (tampered, another key, or another session's record)");
+  auto data = nlohmann::json::parse(*plain, nullptr, /*allow_exceptions=*/false);
   if (data.is_discarded()) return invalid("payload is not JSON");
   // Session::data is always an object (handlers index it by name); found by fuzzing: a record whose
   // payload was a valid non-object JSON value ("[1,2,3]", "5") opened as a session.
@@ -154,6 +128,86 @@ Result<Session> open_session(std::string_view blob, std::string_view key, const 
   s.last_used = get_u64(header.substr(12, 8));
   s.data = std::move(data);
   return s;
+}
+
+std::string aead_seal(std::string_view key, std::string_view aad, std::string_view plain, Random& random) {
+  if (key.size() != 32) throw std::invalid_argument("AES-256-GCM key must be 32 bytes");
+  const std::string nonce = random.bytes(kSealedNonceSize);
+  if (nonce.size() != kSealedNonceSize) throw std::runtime_error("random source returned a short nonce");
+  CipherCtx ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
+  if (!ctx) throw std::runtime_error("EVP_CIPHER_CTX_new failed");
+  std::string ct(plain.size(), '\0');
+  std::string tag(kSealedTagSize, '\0');
+  int len = 0;
+  bool ok = EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kSealedNonceSize), nullptr) == 1 &&
+            EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, bytes(key), bytes(nonce)) == 1 &&
+            EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
+            EVP_EncryptUpdate(ctx.get(), bytes(ct), &len, bytes(plain), static_cast<int>(plain.size())) == 1 &&
+            EVP_EncryptFinal_ex(ctx.get(), bytes(ct) + len, &len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kSealedTagSize), tag.data()) == 1;
+  if (!ok) throw std::runtime_error("AES-256-GCM encryption failed");
+  return nonce + ct + tag;
+}
+
+std::optional<std::string> aead_open(std::string_view key, std::string_view aad, std::string_view blob) {
+  if (key.size() != 32 || blob.size() < kSealedNonceSize + kSealedTagSize) return std::nullopt;
+  const std::string_view nonce = blob.substr(0, kSealedNonceSize);
+  const std::string_view ct = blob.substr(kSealedNonceSize, blob.size() - kSealedNonceSize - kSealedTagSize);
+  std::string tag(blob.substr(blob.size() - kSealedTagSize));
+  CipherCtx ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
+  if (!ctx) return std::nullopt;
+  std::string plain(ct.size(), '\0');
+  int len = 0;
+  bool ok = EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kSealedNonceSize), nullptr) == 1 &&
+            EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, bytes(key), bytes(nonce)) == 1 &&
+            EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
+            EVP_DecryptUpdate(ctx.get(), bytes(plain), &len, bytes(ct), static_cast<int>(ct.size())) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(kSealedTagSize), tag.data()) == 1;
+  // Final checks the tag.
+  if (!ok || EVP_DecryptFinal_ex(ctx.get(), bytes(plain) + len, &len) != 1) return std::nullopt;
+  return plain;
+}
+
+namespace {
+
+class KeySealer : public Sealer {
+ public:
+  KeySealer(std::string key, Random& random) : key_(std::move(key)), random_(random) {}
+  ~KeySealer() override { OPENSSL_cleanse(key_.data(), key_.size()); }
+  KeySealer(const KeySealer&) = delete;
+  KeySealer& operator=(const KeySealer&) = delete;
+
+  std::string seal(std::string_view plain, std::string_view context) override {
+    const std::string version(1, static_cast<char>(kSealerVersion));
+    return base64url_encode(version + aead_seal(key_, aad(version, context), plain, random_));
+  }
+
+  Result<std::string> open(std::string_view sealed, std::string_view context) const override {
+    auto raw = base64url_decode(sealed);
+    if (!raw || raw->empty()) return make_error("sealed_invalid", "not base64url");
+    if (static_cast<unsigned char>((*raw)[0]) != kSealerVersion)
+      return make_error("sealed_invalid", "unsupported version " + std::to_string(static_cast<unsigned char>((*raw)[0])));
+    const std::string version = raw->substr(0, 1);
+    auto plain = aead_open(key_, aad(version, context), std::string_view(*raw).substr(1));
+    if (!plain) return make_error("sealed_invalid", "authentication failed (tampered, another key, or another context)");
+    return std::move(*plain);
+  }
+
+ private:
+  // The label keeps these apart from any other use of the key; the context binds a value to its place.
+  static std::string aad(const std::string& version, std::string_view context) {
+    return std::string(kSealerInfo) + '\0' + version + std::string(context);
+  }
+  std::string key_;
+  Random& random_;
+};
+
+}  // namespace
+
+std::unique_ptr<Sealer> make_sealer(std::string_view key_material, Random& random) {
+  return std::make_unique<KeySealer>(hkdf_key(key_material, kSealerInfo), random);
 }
 
 }  // namespace kinde

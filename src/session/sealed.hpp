@@ -1,7 +1,10 @@
-// Sealed session records: a Session encrypted and authenticated (AES-256-GCM) for storage in a
-// file or a key-value store. Shared by the file store and any later store (Redis).
+// Sealed values: a Session encrypted and authenticated (AES-256-GCM) for storage in a file or a
+// key-value store (the file and Redis stores), and small values the browser keeps for us (the
+// sign-in cookies, through Sealer). One AES-GCM implementation serves both.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,5 +44,32 @@ bool peek_session_header(std::string_view blob, std::int64_t& created, std::int6
 
 // Hex SHA-256 of the id (file/record name; a listing reveals no cookie).
 std::string session_id_hash(std::string_view id);
+
+// AES-256-GCM with a random 12-byte nonce: returns nonce | ciphertext | tag (16). Throws
+// std::invalid_argument on a key that is not 32 bytes, std::runtime_error when OpenSSL fails.
+std::string aead_seal(std::string_view key, std::string_view aad, std::string_view plain, Random& random);
+
+// The reverse of aead_seal: the plain text, or nullopt when blob is too short or the tag does not
+// verify (tampered, another key, other associated data).
+std::optional<std::string> aead_open(std::string_view key, std::string_view aad, std::string_view blob);
+
+// Seals small values the browser keeps for the app (the sign-in cookies): encrypted and
+// authenticated, bound to a context (e.g. the cookie's name), as base64url text fit for a cookie
+// value. The seam handlers use; tests may hand in their own.
+class Sealer {
+ public:
+  virtual ~Sealer() = default;
+  // base64url(version | AES-256-GCM(plain)) with context as associated data.
+  virtual std::string seal(std::string_view plain, std::string_view context) = 0;
+  // The plain text; Error "sealed_invalid" when malformed, tampered, sealed under another key or
+  // for another context.
+  virtual Result<std::string> open(std::string_view sealed, std::string_view context) const = 0;
+};
+
+// A Sealer keyed from the session key material (KINDE_SESSION_SECRET or the key file): HKDF-SHA256
+// with its own info ("kinde-fcgi sign-in v1"), so every server sharing the secret opens what another
+// sealed, and a sealed value can never pass for a session record. Throws std::invalid_argument when
+// the material is shorter than 32 bytes. `random` must outlive the sealer.
+std::unique_ptr<Sealer> make_sealer(std::string_view key_material, Random& random);
 
 }  // namespace kinde

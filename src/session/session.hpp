@@ -21,7 +21,7 @@ struct Session {
   std::string id;                                   // see is_valid_session_id
   std::int64_t created = 0;                         // Unix seconds
   std::int64_t last_used = 0;                       // Unix seconds
-  nlohmann::json data = nlohmann::json::object();   // tokens, user details, pending sign-in ...
+  nlohmann::json data = nlohmann::json::object();   // tokens, user details, claims
 };
 
 struct SessionLimits {

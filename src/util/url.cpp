@@ -228,4 +228,9 @@ std::optional<UrlOrigin> parse_url_origin(std::string_view url) {
   return o;
 }
 
+std::string prefixed_cookie_name(std::string_view name, bool secure, std::string_view path) {
+  if (!secure) return std::string(name);
+  return (path == "/" ? "__Host-" : "__Secure-") + std::string(name);
+}
+
 }  // namespace kinde

@@ -23,6 +23,10 @@ std::string build_query(const Params& params);
 // Parses a Cookie header into name/value pairs in order (no decoding; quotes stripped). Malformed
 // pieces are skipped; at most max_cookies pairs are returned.
 Params parse_cookie_header(std::string_view header, std::size_t max_cookies = 200);
+// The name a cookie is set and read under: "__Host-" + name when Secure with Path "/", "__Secure-" +
+// name when Secure with a narrower Path, name itself otherwise (RFC 6265bis 4.1.3: browsers then
+// refuse such a cookie from plain http or a sibling subdomain, so none can be planted).
+std::string prefixed_cookie_name(std::string_view name, bool secure, std::string_view path);
 // Number of times name occurs in params.
 std::size_t count_param(const Params& params, std::string_view name);
 // First value of name, or nullopt.

@@ -88,9 +88,11 @@ Session fake_session(Random& random, std::int64_t now) {
 int fill(long n) {
   Config config = load();
   OpenSslRandom random;
+  auto key = resolve_session_key(config, random);
+  if (!key) die("session key: " + key.error().detail);
   FileStoreOptions o;
   o.dir = config.session_dir;
-  o.secret = config.session_secret;
+  o.secret = key->material;
   o.limits = {config.idle_timeout, config.max_age};
   // A fixture, not user data: no fsync per file (100,000 fsyncs would take minutes).
   o.fsync = false;
@@ -150,7 +152,8 @@ int handle(const Options& o) {
       {"SERVER_NAME", "127.0.0.1"},     {"SERVER_PORT", "80"},           {"REMOTE_ADDR", "127.0.0.1"},
       {"HTTP_HOST", "127.0.0.1"},       {"SCRIPT_NAME", ""},             {"PATH_INFO", o.path},
       {"QUERY_STRING", ""},             {"REQUEST_URI", o.path},         {"FCGI_ROLE", "RESPONDER"}};
-  if (!o.cookie.empty()) vars["HTTP_COOKIE"] = rt->config.cookie_name + "=" + o.cookie;
+  // The cookie's name as the app decides it (a __Host- prefix when Secure at "/").
+  if (!o.cookie.empty()) vars["HTTP_COOKIE"] = rt->app->session_cookie_name(build_request_from_vars(vars, "")) + "=" + o.cookie;
   if (!o.bearer.empty()) vars["HTTP_AUTHORIZATION"] = "Bearer " + o.bearer;
   EnvLookup env = [&vars](const char* name) -> std::optional<std::string> {
     auto it = vars.find(name);

@@ -177,6 +177,36 @@ function serverSuite(kind, start) {
         assert.equal(me.user.initials, 'P');
       }));
 
+      test('two tabs start signing in at once; each finishes with its own sign-in cookie', diag(async () => {
+        await browser?.close();
+        browser = await openBrowser();
+        const first = browser.page;
+        const second = await browser.context.newPage();
+        // Both tabs reach the provider's form before either finishes.
+        await first.goto(`${base}/login?next=%2Fitems%2F1`);
+        await first.locator('input[name="login"]').waitFor();
+        await second.goto(`${base}/login?next=%2Fitems%2F2`);
+        await second.locator('input[name="login"]').waitFor();
+        const pending = (await browser.context.cookies(base)).filter((c) => c.name.startsWith('kinde_fcgi_auth_'));
+        assert.equal(pending.length, 2, `one sign-in cookie per tab: ${pending.map((c) => c.name)}`);
+        assert.ok(pending.every((c) => c.httpOnly && c.sameSite === 'Lax'));
+        // The second tab finishes first, then the first.
+        for (const [page, login, item] of [[second, 'plato', 2], [first, 'alice', 1]]) {
+          await page.locator('input[name="login"]').fill(login);
+          await page.locator('input[name="password"]').fill('any password');
+          await Promise.all([
+            page.waitForURL(`${base}/items/${item}`),
+            page.locator('form#idp-login button[type="submit"]').click(),
+          ]);
+          assert.deepEqual(JSON.parse(await page.locator('body').textContent()), { item_id: item, q: null });
+        }
+        const left = (await browser.context.cookies(base)).filter((c) => c.name.startsWith('kinde_fcgi_auth_'));
+        assert.deepEqual(left.map((c) => c.name), [], 'both sign-in cookies spent');
+        const me = await apiMe(first, base);
+        assert.equal(me.user.full_name, 'Alice Liddell');
+        await second.close();
+      }));
+
       test('zoe gets non-ASCII initials and her name intact', diag(async () => {
         await browser?.close();
         browser = await openBrowser();

@@ -8,7 +8,9 @@ import { runCgi, projectRoot } from '../lib/cgi.mjs';
 
 export const CALLBACK_URL = 'http://127.0.0.1/callback';
 export const SESSION_COOKIE = 'kinde_fcgi_session';
-export const BINDING_COOKIE = 'kinde_fcgi_auth';
+// Sign-in cookies: one per attempt, kinde_fcgi_auth_<16 hex of SHA-256(state)>, sealed (not Secure
+// here: http on loopback, so no __Host- prefix).
+export const SIGNIN_FAMILY = 'kinde_fcgi_auth_';
 
 // makeApp({issuer, clientId, clientSecret, config}) -> app: {dir, sessionDir, configPath, run(opts),
 // seen: [responses], countSessions(), cleanup()}. `config` adds or overrides config-file keys.
@@ -43,8 +45,8 @@ export function makeApp({ issuer, clientId, clientSecret, config = {} }) {
   };
 }
 
-// Session records in the store: regular files whose name does not start with '.' (.secret, .lock,
-// .tmp-*, .provider-cache.json are bookkeeping).
+// Session records in the store: regular files whose name does not start with '.' (.lock, .tmp-*,
+// .provider-cache.json are bookkeeping).
 export function countSessionFiles(dir) {
   if (!fs.existsSync(dir)) return 0;
   let n = 0;
@@ -72,13 +74,24 @@ export function isExpiredCookie(header) {
   return header !== undefined && /=;/.test(header) && /Max-Age=0/i.test(header);
 }
 
-// GET /login[?query]: returns {res, location (URL), binding, state, nonce}.
+// The sign-in cookies a response sets, as {name, value, header}; `cleared` the names it expires.
+export function signinCookies(res) {
+  const all = (res.headers['set-cookie'] || []).map((h) => {
+    const eq = h.indexOf('=');
+    return { name: h.slice(0, eq), value: h.slice(eq + 1).split(';')[0], header: h };
+  }).filter((c) => c.name.includes(SIGNIN_FAMILY));
+  return { set: all.filter((c) => !isExpiredCookie(c.header)), cleared: all.filter((c) => isExpiredCookie(c.header)).map((c) => c.name) };
+}
+
+// GET /login[?query]: returns {res, location (URL), cookie ("name=value" of its sign-in cookie),
+// cookieName, setCookie (the whole header), state, nonce}.
 export async function beginLogin(app, query = '', headers = {}) {
   const res = await app.run({ path: '/login', query, headers });
   const location = res.headers.location ? new URL(res.headers.location) : null;
+  const [mine] = signinCookies(res).set;
   return {
-    res, location, binding: cookieValue(res, BINDING_COOKIE),
-    state: location?.searchParams.get('state'), nonce: location?.searchParams.get('nonce'),
+    res, location, cookie: mine ? `${mine.name}=${mine.value}` : undefined, cookieName: mine?.name,
+    setCookie: mine?.header, state: location?.searchParams.get('state'), nonce: location?.searchParams.get('nonce'),
   };
 }
 
@@ -96,8 +109,7 @@ export async function signIn(app, { next, loginQuery } = {}) {
   const login = await beginLogin(app, q);
   if (login.res.status !== 302) throw new Error(`login answered ${login.res.status}: ${login.res.body}`);
   const callbackQuery = await authorize(login.location);
-  const res = await app.run({ path: '/callback', query: callbackQuery,
-    headers: { cookie: `${BINDING_COOKIE}=${login.binding}` } });
+  const res = await app.run({ path: '/callback', query: callbackQuery, headers: { cookie: login.cookie } });
   return { login, callbackQuery, res, session: cookieValue(res, SESSION_COOKIE) };
 }
 

@@ -21,6 +21,7 @@
 //   discoveryOverrides  an object merged into the discovery document (e.g. a token_endpoint on another host)
 // Tokens for other parties, signed with the published key: mintAccessToken({clientId, audience, ...}) and
 // makeIdToken({clientId, ...}); addClient(id, secret) registers another (M2M) client for client_credentials.
+//   accessClaims / idClaims (objects merged into the claims of the next access / ID tokens)
 // The code grant is checked like a provider would: known unused code, same redirect_uri, PKCE S256 and
 // client authentication (Basic or post); the nonce put in the ID token is the one sent to /oauth2/auth.
 //
@@ -52,6 +53,8 @@ const DEFAULT_MODE = {
   accessTokenTtl: null,   // exp of issued access tokens, seconds from now (null: the answer's expires_in)
   revocation: 'normal',   // REVOCATION_MODES
   discoveryOverrides: null, // members merged into the discovery document
+  accessClaims: null,     // merged into access-token claims (e.g. permissions holding spaces)
+  idClaims: null,         // merged into ID-token claims
 };
 
 export const DEFAULT_USER = {
@@ -161,6 +164,7 @@ export class FakeIdp {
       name: this.user.name, email: this.user.email, picture: this.user.picture, org_codes: ['org_faults'],
     };
     if (nonce) claims.nonce = nonce;
+    Object.assign(claims, this.mode.idClaims || {});
     if (mode === 'wrong_iss') claims.iss = 'https://attacker.example';
     if (mode === 'wrong_aud') { claims.aud = ['some-other-client']; delete claims.azp; }
     if (mode === 'wrong_azp') claims.azp = 'some-other-client';
@@ -200,7 +204,7 @@ export class FakeIdp {
     return signRs256({ alg: 'RS256', typ: 'JWT', kid: this.keys[0].kid }, {
       iss: this.issuer, sub, aud: [], azp: this.clientId, iat: now, exp: now + ttl,
       jti: crypto.randomUUID(), scp: ['openid', 'profile', 'email', 'offline'], org_code: 'org_faults',
-      permissions: ['read:items'], feature_flags: { theme: { t: 's', v: 'dark' } },
+      permissions: ['read:items'], feature_flags: { theme: { t: 's', v: 'dark' } }, ...(this.mode.accessClaims || {}),
     }, this.keys[0]);
   }
 

@@ -4,6 +4,7 @@
 // write:items, and a CGI script that prints its environment (tests/data/cgi/env.cgi).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
 } from 'node:fs';
@@ -92,6 +93,10 @@ async function startApacheAuthorizer(port, appEnv) {
     ...appEnv,
   }), { mode: 0o600 });
   own(config);
+  // The session key, made beforehand as a package does (www-data may not write etc/).
+  const key = path.join(site, 'etc/session.key');
+  writeFileSync(key, randomBytes(48), { mode: 0o600 });
+  own(key);
 
   const htaccess = readFileSync(path.join(projectRoot, 'apache-conf/htaccess-protect.example'), 'utf8')
     .replace('/home/you/public_html/kinde.fcgi', exe);

@@ -3,11 +3,12 @@
 // session file, and a log line naming the error code.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import net from 'node:net';
 import { startFakeIdp } from '../lib/fakeidp.mjs';
 import {
   makeApp, beginLogin, authorize, signIn, withSession, setCookie, cookieValue, isExpiredCookie, responseText,
-  SESSION_COOKIE, BINDING_COOKIE, CALLBACK_URL,
+  signinCookies, SESSION_COOKIE, SIGNIN_FAMILY, CALLBACK_URL,
 } from '../fakeidp/harness.mjs';
 
 const CLIENT_ID = 'faults-client-7f3a';
@@ -43,7 +44,7 @@ async function assertRefused({ res, before: filesBefore, target = app }, { statu
   if (text) assert.match(res.body, text);
   const sc = setCookie(res, SESSION_COOKIE);
   assert.ok(sc === undefined || isExpiredCookie(sc), `no session cookie may be set, got ${sc}`);
-  assert.equal(target.countSessions(), filesBefore, 'no new session file (and the pending one consumed)');
+  assert.equal(target.countSessions(), filesBefore, 'no new session file');
   if (code) assert.ok(res.stderr.includes(code), `log names ${code}; log was: ${res.stderr}`);
 }
 
@@ -54,12 +55,12 @@ async function callbackWith(target, mutate = (q) => q, cookie) {
   assert.equal(login.res.status, 302, login.res.body);
   const q = await authorize(login.location);
   const res = await target.run({ path: '/callback', query: mutate(q, login),
-    headers: { cookie: cookie === undefined ? `${BINDING_COOKIE}=${login.binding}` : cookie } });
+    headers: { cookie: cookie === undefined ? login.cookie : cookie } });
   return { res, login, before: filesBefore, target };
 }
 
-test('login redirects to the provider with state, nonce, S256 PKCE and a binding cookie', async () => {
-  const { res, location, binding, state, nonce } = await beginLogin(app);
+test('login redirects to the provider with state, nonce, S256 PKCE and its own sealed sign-in cookie', async () => {
+  const { res, location, cookieName, setCookie: bc, state, nonce } = await beginLogin(app);
   assert.equal(res.status, 302);
   assert.equal(`${location.origin}${location.pathname}`, `${fake.issuer}/oauth2/auth`);
   const p = location.searchParams;
@@ -70,10 +71,12 @@ test('login redirects to the provider with state, nonce, S256 PKCE and a binding
   assert.match(p.get('code_challenge'), /^[A-Za-z0-9_-]{43}$/);
   assert.ok(state && state.length >= 32, `state ${state}`);
   assert.ok(nonce && nonce.length >= 32 && nonce !== state, `nonce ${nonce}`);
-  assert.ok(binding && binding.length >= 32);
-  const bc = setCookie(res, BINDING_COOKIE);
+  const tag = crypto.createHash('sha256').update(state).digest('hex').slice(0, 16);
+  assert.equal(cookieName, `${SIGNIN_FAMILY}${tag}`, 'named after its state');
   assert.match(bc, /HttpOnly/);
   assert.match(bc, /SameSite=Lax/);
+  assert.match(bc, /Max-Age=900/);
+  for (const v of [state, nonce]) assert.ok(!bc.includes(v), 'nothing in clear in the cookie');
   const again = await beginLogin(app);
   assert.notEqual(again.state, state, 'a fresh state per login');
   assert.notEqual(again.nonce, nonce, 'a fresh nonce per login');
@@ -81,7 +84,7 @@ test('login redirects to the provider with state, nonce, S256 PKCE and a binding
 
 test('a normal sign-in sets an HttpOnly Lax session cookie, lands on / and shows the user', async () => {
   const before0 = app.countSessions();
-  const { res, session } = await signIn(app);
+  const { res, session, login } = await signIn(app);
   assert.equal(res.status, 303, res.body + res.stderr);
   assert.equal(res.headers.location, '/');
   const sc = setCookie(res, SESSION_COOKIE);
@@ -89,7 +92,7 @@ test('a normal sign-in sets an HttpOnly Lax session cookie, lands on / and shows
   assert.match(sc, /HttpOnly/);
   assert.match(sc, /SameSite=Lax/);
   assert.match(sc, /Path=\//);
-  assert.ok(isExpiredCookie(setCookie(res, BINDING_COOKIE)), 'binding cookie cleared after use');
+  assert.deepEqual(signinCookies(res).cleared, [login.cookieName], 'its sign-in cookie cleared after use');
   assert.equal(app.countSessions(), before0 + 1, 'one session file');
   // The fake checked PKCE and client authentication; the code grant used Basic auth.
   const g = fake.grantsOf('authorization_code').at(-1);
@@ -176,7 +179,7 @@ test('a token endpoint that never answers gives 503 within the HTTP timeout', as
   const login = await beginLogin(app);
   const q = await authorize(login.location);
   const t0 = Date.now();
-  const res = await app.run({ path: '/callback', query: q, headers: { cookie: `${BINDING_COOKIE}=${login.binding}` } });
+  const res = await app.run({ path: '/callback', query: q, headers: { cookie: login.cookie } });
   const elapsed = Date.now() - t0;
   assert.ok(elapsed < 6000, `answered after ${elapsed} ms`);
   assert.ok(elapsed >= 1000, `the app did wait for the provider (${elapsed} ms)`);
@@ -274,7 +277,7 @@ test('the provider going down between login and callback gives 503, no session',
   const login = await beginLogin(a);
   const q = await authorize(login.location);
   await other.stop();
-  const res = await a.run({ path: '/callback', query: q, headers: { cookie: `${BINDING_COOKIE}=${login.binding}` } });
+  const res = await a.run({ path: '/callback', query: q, headers: { cookie: login.cookie } });
   await assertRefused({ res, before: filesBefore, target: a }, { status: 503, code: 'token_endpoint_failed', text: /cannot be reached/ });
 });
 
@@ -301,23 +304,43 @@ test('a callback without state is refused with 400 and no code exchange', async 
 test('a state used once successfully is refused when replayed', async () => {
   const first = await signIn(app);
   assert.equal(first.res.status, 303);
+  assert.deepEqual(signinCookies(first.res).cleared, [first.login.cookieName], 'the callback spent its cookie');
   const filesBefore = app.countSessions();
   const grants = fake.grants.length;
-  const replay = await app.run({ path: '/callback', query: first.callbackQuery,
-    headers: { cookie: `${BINDING_COOKIE}=${first.login.binding}` } });
+  // The browser obeyed and no longer sends the cookie: refused before any provider call.
+  const replay = await app.run({ path: '/callback', query: first.callbackQuery });
   assert.equal(replay.status, 400);
-  assert.match(replay.body, /already used or has expired/);
+  assert.match(replay.body, /already used, has expired/);
   assert.equal(setCookie(replay, SESSION_COOKIE), undefined);
   assert.equal(app.countSessions(), filesBefore);
   assert.equal(fake.grants.length, grants, 'the code is not presented again');
+  // A copy of the cookie taken before it was spent: the code goes to the provider once more, which
+  // refuses a used code (RFC 6749 4.1.2). No session follows.
+  const copied = await app.run({ path: '/callback', query: first.callbackQuery, headers: { cookie: first.login.cookie } });
+  assert.equal(copied.status, 400, copied.body);
+  assert.match(copied.body, /refused the sign-in code/);
+  assert.equal(setCookie(copied, SESSION_COOKIE), undefined);
+  assert.equal(app.countSessions(), filesBefore);
+  assert.equal(fake.grants.length, grants + 1);
 });
 
-test('a missing or mismatched binding cookie is refused with 400', async () => {
-  for (const cookie of ['', `${BINDING_COOKIE}=${'A'.repeat(43)}`]) {
+test('a missing, foreign or damaged sign-in cookie is refused with 400', async () => {
+  const other = await beginLogin(app);
+  const cases = [
+    ['no cookie', ''],
+    ['another attempt\'s cookie', other.cookie],
+    ['a cookie of the right name holding garbage', (login) => `${login.cookieName}=${'A'.repeat(43)}`],
+    ['another attempt\'s value under this name', (login) => `${login.cookieName}=${other.cookie.split('=')[1]}`],
+  ];
+  for (const [what, cookie] of cases) {
     const grants = fake.grants.length;
-    const r = await callbackWith(app, (q) => q, cookie);
-    await assertRefused(r, { status: 400, code: 'binding cookie mismatch', text: /another browser/ });
-    assert.equal(fake.grants.length, grants, 'no token request');
+    const filesBefore = app.countSessions();
+    const login = await beginLogin(app);
+    const q = await authorize(login.location);
+    const res = await app.run({ path: '/callback', query: q,
+      headers: { cookie: typeof cookie === 'function' ? cookie(login) : cookie } });
+    await assertRefused({ res, before: filesBefore }, { status: 400, code: 'sign-in cookie', text: /started in another browser/ });
+    assert.equal(fake.grants.length, grants, `${what}: no token request`);
   }
 });
 
@@ -325,15 +348,16 @@ test('provider error=access_denied gives a friendly 400 page', async () => {
   const login = await beginLogin(app);
   const res = await app.run({ path: '/callback',
     query: `error=access_denied&error_description=User%20cancelled&state=${login.state}`,
-    headers: { cookie: `${BINDING_COOKIE}=${login.binding}` } });
+    headers: { cookie: login.cookie } });
   assert.equal(res.status, 400);
   assert.match(res.body, /Sign-in was cancelled/);
   assert.match(res.body, /Sign in again/);
   assert.equal(setCookie(res, SESSION_COOKIE), undefined);
   assert.ok(res.stderr.includes('access_denied'), res.stderr);
-  // The pending sign-in is spent: its state cannot be used afterwards.
+  // The sign-in is spent: its cookie is cleared, so its state cannot be used afterwards.
+  assert.deepEqual(signinCookies(res).cleared, [login.cookieName]);
   const q = await authorize(login.location);
-  const late = await app.run({ path: '/callback', query: q, headers: { cookie: `${BINDING_COOKIE}=${login.binding}` } });
+  const late = await app.run({ path: '/callback', query: q });
   assert.equal(late.status, 400);
 });
 

@@ -47,11 +47,12 @@ after(async () => {
 });
 
 // The session record for `id`, opened as the store does (src/session/sealed.hpp): key =
-// HKDF-SHA256(dir/.secret, info "kinde-fcgi session v1"); record = header(20) | nonce(12) |
-// ciphertext | tag(16); AAD = header + hex SHA-256 of the id. Returns the session's data.
+// HKDF-SHA256(the key file, session.key beside kinde.conf, info "kinde-fcgi session v1"); record =
+// header(20) | nonce(12) | ciphertext | tag(16); AAD = header + hex SHA-256 of the id. Returns the
+// session's data.
 function openSession(id) {
   const dir = path.join(server.runDir, 'sessions');
-  const key = Buffer.from(crypto.hkdfSync('sha256', readFileSync(path.join(dir, '.secret')), Buffer.alloc(0),
+  const key = Buffer.from(crypto.hkdfSync('sha256', readFileSync(path.join(server.runDir, 'session.key')), Buffer.alloc(0),
     Buffer.from('kinde-fcgi session v1'), 32));
   const hash = crypto.createHash('sha256').update(id).digest('hex');
   const blob = readFileSync(path.join(dir, hash.slice(0, 2), hash));

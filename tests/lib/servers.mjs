@@ -5,6 +5,7 @@
 // process id: by stop(), by a test's t.after, or at the latest when the test process exits.
 
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
   readdirSync, readlinkSync, rmSync, writeFileSync,
@@ -371,6 +372,11 @@ async function launchApache({ prefix, appEnv, procs, htaccess, p, origin, baseUr
     })), { mode: 0o600 });
   }
   own(config);
+  // The session key, made beforehand as the Debian package does (etc/ is not writable by www-data):
+  // owned by the app's user, 0600. The app uses it as it is.
+  const key = path.join(site, 'etc/session.key');
+  writeFileSync(key, randomBytes(48), { mode: 0o600 });
+  own(key);
   copyFileSync(binary, appExe);
   chmodSync(appExe, 0o755);
 

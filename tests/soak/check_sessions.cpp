@@ -1,4 +1,4 @@
-// check_sessions SESSION_DIR < ids: scans a file store's session directory after a soak run with the
+// check_sessions SESSION_DIR KEY_FILE < ids: scans a file store's session directory after a soak run with the
 // store's own record code and prints one JSON line of counts. A record is "torn" when its header is
 // unreadable (peek_session_header) or, for the session ids given on stdin (one per line, the cookie
 // values the soak clients still hold), when it does not decrypt and authenticate (open_session).
@@ -49,15 +49,16 @@ bool is_hex_name(const std::string& n, std::size_t len) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: check_sessions SESSION_DIR < session-ids\n";
+  if (argc != 3) {
+    std::cerr << "usage: check_sessions SESSION_DIR KEY_FILE < session-ids\n";
     return 2;
   }
   const std::string dir = argv[1];
+  const std::string key_file = argv[2];
   std::string secret;
-  // The soak runs without KINDE_SESSION_SECRET: the store created dir/.secret.
-  if (!read_file(dir + "/.secret", secret) || secret.size() < 32) {
-    std::cerr << "check_sessions: cannot read " << dir << "/.secret\n";
+  // The soak runs without KINDE_SESSION_SECRET: the app created its key file (session.key).
+  if (!read_file(key_file, secret) || secret.size() < 32) {
+    std::cerr << "check_sessions: cannot read " << key_file << "\n";
     return 2;
   }
   const std::string key = kinde::derive_session_key(secret);

@@ -332,7 +332,7 @@ try {
   // Torn files: the store's own code over the directory and over every session id handed out.
   const checker = path.join(build, 'check_sessions');
   if (!existsSync(checker)) throw new Error(`${checker} missing: run make soak (it builds it)`);
-  const chk = spawnSync(checker, [sessionDir], { input: [...sessionIds].join('\n'), encoding: 'utf8' });
+  const chk = spawnSync(checker, [sessionDir, path.join(server.runDir, 'session.key')], { input: [...sessionIds].join('\n'), encoding: 'utf8' });
   try { checkResult = JSON.parse(chk.stdout.trim()); } catch { checkResult = null; }
   if (chk.status !== 0) note('session check', `exit ${chk.status}: ${chk.stderr.slice(0, 1000)}`);
 

@@ -339,7 +339,8 @@ BOOST_AUTO_TEST_CASE(openapi_describes_the_api_routes_and_security) {
   const json& schemes = doc["components"]["securitySchemes"];
   BOOST_TEST(schemes["HTTPBearer"]["scheme"] == "bearer");
   BOOST_TEST(schemes["APIKeyCookie"]["in"] == "cookie");
-  BOOST_TEST(schemes["APIKeyCookie"]["name"] == t.config.cookie_name);
+  BOOST_TEST(schemes["APIKeyCookie"]["name"] == t.session_cookie_name());
+  BOOST_TEST(schemes["APIKeyCookie"]["name"] == "__Host-kinde_fcgi_session");  // Secure, Path=/
   // Every $ref points at a schema that exists.
   std::function<void(const json&)> check_refs = [&](const json& j) {
     if (j.is_object()) {

@@ -3,7 +3,9 @@
 // and the API routes (/items/{id}, /api/me, bearer tokens).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "fakes.hpp"
 #include "oidc/authorize.hpp"
@@ -24,7 +26,9 @@ std::string param(const Params& p, const std::string& name) { return find_param(
 struct Started {
   Response response;
   Params authorize;      // the authorize URL's parameters
-  std::string state, nonce, binding;
+  std::string state, nonce;
+  std::string set_line;  // the sign-in cookie's Set-Cookie line
+  std::string cookie;    // "name=value", as the browser sends it back
 };
 
 Started start_login(TestApp& t, const std::string& query = "", const std::string& cookie = "",
@@ -35,8 +39,18 @@ Started start_login(TestApp& t, const std::string& query = "", const std::string
   s.authorize = query_of(s.response.header("Location"));
   s.state = param(s.authorize, "state");
   s.nonce = param(s.authorize, "nonce");
-  s.binding = cookie_value(set_cookie(s.response, kBindingCookie));
+  auto set = signin_cookies_set(s.response);
+  BOOST_REQUIRE_MESSAGE(set.size() == 1u, "one sign-in cookie per login, got " << set.size());
+  s.set_line = set[0];
+  s.cookie = cookie_name_of(s.set_line) + "=" + cookie_value(s.set_line);
   return s;
+}
+
+// The Cookie header of a browser holding every sign-in cookie in `started`.
+std::string cookies_of(const std::vector<Started>& started) {
+  std::string out;
+  for (const auto& s : started) out += (out.empty() ? "" : "; ") + s.cookie;
+  return out;
 }
 
 // Scripts the provider to answer the code exchange with tokens whose ID token carries `nonce`.
@@ -52,12 +66,12 @@ void script_tokens(TestApp& t, const std::string& nonce, const std::string& sub 
 
 Response callback(TestApp& t, const Started& s, const std::string& extra_cookie = "",
                   const std::string& code = "code-1") {
-  std::string cookie = std::string(kBindingCookie) + "=" + s.binding;
+  std::string cookie = s.cookie;
   if (!extra_cookie.empty()) cookie += "; " + extra_cookie;
   return t.handle(get_request("/callback", "code=" + code + "&state=" + s.state, cookie));
 }
 
-// Sessions in the recorder that hold a signed-in user (not pending sign-ins).
+// Sessions in the recorder that hold a signed-in user.
 int user_sessions_saved(const TestApp& t) {
   int n = 0;
   for (const auto& s : t.recorder->saved) n += s.data.contains("user") ? 1 : 0;
@@ -144,7 +158,7 @@ BOOST_AUTO_TEST_CASE(logout_url_encodes_return_url_and_hint) {
 // ---------------------------------------------------------------------------------------------
 // /login, /register, /create-org.
 
-BOOST_AUTO_TEST_CASE(login_saves_a_pending_record_and_sets_the_binding_cookie) {
+BOOST_AUTO_TEST_CASE(login_seals_the_sign_in_into_its_own_cookie_and_stores_nothing) {
   TestApp t;
   Started s = start_login(t, "next=%2Fitems%2F42%3Fq%3Dhi");
   const Params& q = s.authorize;
@@ -156,53 +170,96 @@ BOOST_AUTO_TEST_CASE(login_saves_a_pending_record_and_sets_the_binding_cookie) {
   BOOST_TEST(param(q, "code_challenge_method") == "S256");
   BOOST_TEST(is_valid_session_id(s.state));
   BOOST_TEST(is_valid_session_id(s.nonce));
-  BOOST_TEST(is_valid_session_id(s.binding));
   BOOST_TEST(s.state != s.nonce);
-  BOOST_TEST(s.binding != s.state);
 
-  BOOST_REQUIRE(t.recorder->saved.size() == 1u);
-  const Session& pending = t.recorder->saved[0];
-  BOOST_TEST(pending.id == s.state);
-  const json& pd = pending.data.at("pending");
-  BOOST_TEST(pd.at("nonce") == s.nonce);
-  BOOST_TEST(pd.at("binding") == s.binding);
-  BOOST_TEST(pd.at("next") == "/items/42?q=hi");
-  BOOST_TEST(pd.at("redirect_uri") == "https://app.example/callback");
-  std::string verifier = pd.at("verifier");
+  // Nothing on the server: the store saw no call at all.
+  BOOST_TEST(t.recorder->saved.empty());
+  BOOST_TEST(t.recorder->updates == 0);
+  BOOST_TEST(t.recorder->removed.empty());
+
+  // Secure at "/": the __Host- prefix, named after the state, sealed (no value in clear).
+  const std::string name = cookie_name_of(s.set_line);
+  BOOST_TEST(name == "__Host-kinde_fcgi_auth_" + session_id_hash(s.state).substr(0, 16));
+  const std::string value = cookie_value(s.set_line);
+  for (const std::string& secret : {s.state, s.nonce, std::string("/items/42")}) BOOST_TEST(!contains(value, secret));
+  json pd = t.pending_of(s.set_line);
+  BOOST_TEST(pd.at("s") == s.state);
+  BOOST_TEST(pd.at("n") == s.nonce);
+  BOOST_TEST(pd.at("x") == "/items/42?q=hi");
+  BOOST_TEST(pd.at("r") == "https://app.example/callback");
+  BOOST_TEST(pd.at("t") == kNow);
+  std::string verifier = pd.at("v");
   BOOST_TEST(param(q, "code_challenge") == pkce_challenge(verifier));
   BOOST_TEST(!contains(s.response.header("Location"), verifier));
-  BOOST_TEST(t.stored(s.state).has_value());
 
-  std::string bc = set_cookie(s.response, kBindingCookie);
-  BOOST_TEST(contains(bc, "; Path=/;"));
-  BOOST_TEST(contains(bc, "; HttpOnly"));
-  BOOST_TEST(contains(bc, "; SameSite=Lax"));
-  BOOST_TEST(contains(bc, "; Secure"));
-  BOOST_TEST(contains(bc, "Max-Age=900"));
+  BOOST_TEST(contains(s.set_line, "; Path=/;"));
+  BOOST_TEST(contains(s.set_line, "; HttpOnly"));
+  BOOST_TEST(contains(s.set_line, "; SameSite=Lax"));
+  BOOST_TEST(contains(s.set_line, "; Secure"));
+  BOOST_TEST(contains(s.set_line, "Max-Age=900"));
+  BOOST_TEST(!contains(s.set_line, "Domain="));
   BOOST_TEST(s.response.header("Cache-Control") == "no-store");
 }
 
-BOOST_AUTO_TEST_CASE(login_reuses_a_valid_binding_cookie_and_replaces_a_malformed_one) {
-  TestApp t;
-  Started first = start_login(t);
-  Started second = start_login(t, "", std::string(kBindingCookie) + "=" + first.binding);
-  BOOST_TEST(second.binding == first.binding);
-  BOOST_TEST(second.state != first.state);
-  Started third = start_login(t, "", std::string(kBindingCookie) + "=short");
-  BOOST_TEST(third.binding != "short");
-  BOOST_TEST(is_valid_session_id(third.binding));
+BOOST_AUTO_TEST_CASE(login_works_with_a_store_that_fails_every_call) {
+  auto owned = std::make_unique<FailingStore>();  // reads and writes fail
+  TestApp t(std::move(owned));
+  for (int i = 0; i < 3; ++i) {
+    Started s = start_login(t);
+    BOOST_TEST(is_valid_session_id(s.state));
+  }
+  // Even with a session cookie in the request: /login does not look at the store.
+  Started s = start_login(t, "", t.session_cookie_header(SequenceRandom::token_of_call(777)));
+  BOOST_TEST(s.response.status == 302);
 }
 
-BOOST_AUTO_TEST_CASE(login_filters_next_to_a_local_path) {
+BOOST_AUTO_TEST_CASE(each_login_gets_its_own_cookie_and_at_most_five_live_at_once) {
   TestApp t;
-  start_login(t, "next=%2F%2Fevil.example");
-  BOOST_TEST(t.recorder->saved.back().data["pending"]["next"] == "/");
-  start_login(t, "next=https%3A%2F%2Fevil.example");
-  BOOST_TEST(t.recorder->saved.back().data["pending"]["next"] == "/");
-  start_login(t, "next=%2F%5Cevil.example");
-  BOOST_TEST(t.recorder->saved.back().data["pending"]["next"] == "/");
-  start_login(t, "next=%2Fdashboard");
-  BOOST_TEST(t.recorder->saved.back().data["pending"]["next"] == "/dashboard");
+  std::vector<Started> tabs;
+  for (int i = 0; i < 5; ++i) {
+    t.clock.advance(10);
+    tabs.push_back(start_login(t, "", cookies_of(tabs)));
+    // Up to five at once: nothing is dropped yet.
+    BOOST_TEST(signin_cookies_cleared(tabs.back().response).empty());
+  }
+  for (std::size_t i = 1; i < tabs.size(); ++i) BOOST_TEST(cookie_name_of(tabs[i].set_line) != cookie_name_of(tabs[0].set_line));
+
+  // A sixth: the oldest goes, and only it.
+  t.clock.advance(10);
+  Started sixth = start_login(t, "", cookies_of(tabs));
+  auto cleared = signin_cookies_cleared(sixth.response);
+  BOOST_REQUIRE(cleared.size() == 1u);
+  BOOST_TEST(cleared[0] == cookie_name_of(tabs[0].set_line));
+
+  // Cookie order in the header does not decide "oldest": their sealed times do.
+  std::vector<Started> reversed(tabs.rbegin(), tabs.rend());
+  Started again = start_login(t, "", cookies_of(reversed));
+  BOOST_TEST(signin_cookies_cleared(again.response) == std::vector<std::string>{cookie_name_of(tabs[0].set_line)});
+
+  // Stale ones (past 15 minutes) are cleared whatever their number; foreign or damaged ones are left.
+  t.clock.advance(901);
+  std::string foreign = std::string("__Host-") + kSignInFamily + "0123456789abcdef=not-ours";
+  Started late = start_login(t, "", cookies_of({tabs[1], tabs[2]}) + "; " + foreign);
+  auto stale = signin_cookies_cleared(late.response);
+  BOOST_TEST(stale.size() == 2u);
+  bool foreign_cleared =
+      std::find(stale.begin(), stale.end(), std::string("__Host-") + kSignInFamily + "0123456789abcdef") != stale.end();
+  BOOST_TEST(!foreign_cleared);
+}
+
+BOOST_AUTO_TEST_CASE(login_filters_next_to_a_local_path_and_caps_its_length) {
+  TestApp t;
+  BOOST_TEST(t.pending_of(start_login(t, "next=%2F%2Fevil.example").set_line)["x"] == "/");
+  BOOST_TEST(t.pending_of(start_login(t, "next=https%3A%2F%2Fevil.example").set_line)["x"] == "/");
+  BOOST_TEST(t.pending_of(start_login(t, "next=%2F%5Cevil.example").set_line)["x"] == "/");
+  BOOST_TEST(t.pending_of(start_login(t, "next=%2Fdashboard").set_line)["x"] == "/dashboard");
+  // A next so long the cookie could not hold it lands on the home page instead.
+  Started huge = start_login(t, "next=%2F" + std::string(3000, 'a'));
+  BOOST_TEST(t.pending_of(huge.set_line)["x"] == "/");
+  BOOST_TEST(huge.set_line.size() < 4000u);
+  Started big = start_login(t, "next=%2F" + std::string(1900, 'a'));
+  BOOST_TEST(t.pending_of(big.set_line)["x"] == "/" + std::string(1900, 'a'));
+  BOOST_TEST(big.set_line.size() < 4000u);
 }
 
 BOOST_AUTO_TEST_CASE(register_adds_prompt_create) {
@@ -289,7 +346,7 @@ BOOST_AUTO_TEST_CASE(callback_success_creates_a_new_session_and_redirects_to_nex
   std::string old_id = t.sign_in({{"id", "kp_someone"}});
   Started s = start_login(t, "next=%2Fitems%2F42", t.session_cookie_header(old_id));
   script_tokens(t, s.nonce);
-  std::string verifier = t.recorder->saved.back().data["pending"]["verifier"];
+  std::string verifier = t.pending_of(s.set_line)["v"];
 
   Response r = callback(t, s, t.session_cookie_header(old_id));
   BOOST_TEST(r.status == 303);
@@ -302,19 +359,23 @@ BOOST_AUTO_TEST_CASE(callback_success_creates_a_new_session_and_redirects_to_nex
   BOOST_REQUIRE(!t.oidc.id_checks.empty());
   BOOST_TEST(t.oidc.id_checks[0].second == s.nonce);
 
-  std::string sc = set_cookie(r, t.config.cookie_name);
+  BOOST_TEST(t.session_cookie_name() == "__Host-kinde_fcgi_session");
+  std::string sc = set_cookie(r, t.session_cookie_name());
   std::string new_id = cookie_value(sc);
   BOOST_TEST(is_valid_session_id(new_id));
   BOOST_TEST(new_id != old_id);
   BOOST_TEST(new_id != s.state);
-  BOOST_TEST(new_id != s.binding);
   BOOST_TEST(contains(sc, "; Path=/;"));
   BOOST_TEST(contains(sc, "; HttpOnly"));
   BOOST_TEST(contains(sc, "; SameSite=Lax"));
   BOOST_TEST(contains(sc, "; Secure"));
   BOOST_TEST(!contains(sc, "Max-Age=0"));
-  // The binding cookie has done its job.
-  BOOST_TEST(contains(set_cookie(r, kBindingCookie), "Max-Age=0"));
+  // The sign-in cookie has done its job.
+  BOOST_TEST(signin_cookies_cleared(r) == std::vector<std::string>{cookie_name_of(s.set_line)});
+  // The first write of the sign-in is the session itself.
+  BOOST_REQUIRE(!t.recorder->saved.empty());
+  BOOST_TEST(t.recorder->saved.size() == 2u);  // the old session (sign_in above) and the new one
+  BOOST_TEST(t.recorder->saved.back().id == new_id);
 
   auto stored = t.stored(new_id);
   BOOST_REQUIRE(stored.has_value());
@@ -323,7 +384,6 @@ BOOST_AUTO_TEST_CASE(callback_success_creates_a_new_session_and_redirects_to_nex
   BOOST_TEST(stored->data["tokens"]["refresh_token"] == "rt-1");
   BOOST_TEST(stored->data["access_claims"]["org_code"] == "org_1");
   BOOST_TEST(!t.stored(old_id).has_value());   // the old session is gone
-  BOOST_TEST(!t.stored(s.state).has_value());  // and so is the pending sign-in
   // No token is put in a cookie or the redirect.
   for (const auto& c : r.cookies) {
     BOOST_TEST(!contains(c, "at-1"));
@@ -343,7 +403,7 @@ BOOST_AUTO_TEST_CASE(callback_ignores_an_attacker_chosen_session_cookie) {
   script_tokens(t, s.nonce);
   Response r = callback(t, s, t.session_cookie_header(planted));
   BOOST_TEST(r.status == 303);
-  BOOST_TEST(cookie_value(set_cookie(r, t.config.cookie_name)) != planted);
+  BOOST_TEST(cookie_value(set_cookie(r, t.session_cookie_name())) != planted);
 }
 
 BOOST_AUTO_TEST_CASE(callback_cookie_is_not_secure_when_configured_off_and_scoped_to_prefix) {
@@ -355,70 +415,154 @@ BOOST_AUTO_TEST_CASE(callback_cookie_is_not_secure_when_configured_off_and_scope
   Response lr = t.handle(login);
   BOOST_REQUIRE(lr.status == 302);
   Params q = query_of(lr.header("Location"));
-  std::string binding = cookie_value(set_cookie(lr, kBindingCookie));
-  BOOST_TEST(!contains(set_cookie(lr, kBindingCookie), "Secure"));
+  auto set = signin_cookies_set(lr);
+  BOOST_REQUIRE(set.size() == 1u);
+  // Not Secure: plain names (http on loopback, the tests).
+  BOOST_TEST(cookie_name_of(set[0]).rfind(kSignInFamily, 0) == 0u);
+  BOOST_TEST(!contains(set[0], "Secure"));
+  BOOST_TEST(contains(set[0], "; Path=/app;"));
   script_tokens(t, param(q, "nonce"));
 
   RequestSpec cb;
   cb.path = "/callback";
   cb.script_name = "/app";
   cb.query = "code=c&state=" + param(q, "state");
-  cb.cookie = std::string(kBindingCookie) + "=" + binding;
+  cb.cookie = cookie_name_of(set[0]) + "=" + cookie_value(set[0]);
   Response r = t.handle(cb);
   BOOST_TEST(r.status == 303);
   BOOST_TEST(r.header("Location") == "/app/");
-  std::string sc = set_cookie(r, t.config.cookie_name);
+  std::string sc = set_cookie(r, "kinde_fcgi_session");
   BOOST_TEST(!contains(sc, "Secure"));
   BOOST_TEST(contains(sc, "; Path=/app;"));
   BOOST_TEST(contains(sc, "HttpOnly"));
+}
+
+BOOST_AUTO_TEST_CASE(several_tabs_sign_in_at_once_each_with_its_own_cookie) {
+  TestApp t;
+  Started a = start_login(t, "next=%2Fa");
+  Started b = start_login(t, "next=%2Fb", a.cookie);
+  Started c = start_login(t, "next=%2Fc", cookies_of({a, b}));
+  const std::string jar = cookies_of({a, b, c});
+  // Finished in another order than started; each lands on its own next and spends only its cookie.
+  for (const Started* s : {&b, &c, &a}) {
+    script_tokens(t, s->nonce);
+    Response r = t.handle(get_request("/callback", "code=code-1&state=" + s->state, jar));
+    BOOST_TEST(r.status == 303);
+    BOOST_TEST(r.header("Location") == t.pending_of(s->set_line)["x"].get<std::string>());
+    BOOST_TEST(signin_cookies_cleared(r) == std::vector<std::string>{cookie_name_of(s->set_line)});
+  }
+  BOOST_TEST(t.oidc.exchanges.size() == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(state_is_used_once) {
   TestApp t;
   Started s = start_login(t);
   script_tokens(t, s.nonce);
-  BOOST_TEST(callback(t, s).status == 303);
-  Response again = callback(t, s);
+  Response first = callback(t, s);
+  BOOST_TEST(first.status == 303);
+  BOOST_TEST(signin_cookies_cleared(first) == std::vector<std::string>{cookie_name_of(s.set_line)});
+
+  // The browser dropped the cookie as told: the same callback again is refused before the provider.
+  Response again = t.handle(get_request("/callback", "code=code-1&state=" + s.state));
   BOOST_TEST(again.status == 400);
-  BOOST_TEST(contains(again.body, "already used or has expired"));
+  BOOST_TEST(contains(again.body, "already used, has expired"));
   BOOST_TEST(t.oidc.exchanges.size() == 1u);
-  BOOST_TEST(set_cookie(again, t.config.cookie_name).empty());
+  BOOST_TEST(set_cookie(again, t.session_cookie_name()).empty());
+
+  // Someone who copied the cookie before it was spent: the code is presented again, and the
+  // provider, for which a code is single-use (RFC 6749 4.1.2), refuses it. No session follows.
+  t.oidc.exchange_error = make_error("token_error", "invalid_grant: code already used");
+  Response copied = callback(t, s);
+  BOOST_TEST(copied.status == 400);
+  BOOST_TEST(t.oidc.exchanges.size() == 2u);
+  BOOST_TEST(set_cookie(copied, t.session_cookie_name()).empty());
+  BOOST_TEST(user_sessions_saved(t) == 1);
 }
 
-BOOST_AUTO_TEST_CASE(callback_with_a_binding_cookie_from_another_browser_is_refused) {
+BOOST_AUTO_TEST_CASE(callback_without_its_cookie_or_with_a_wrong_one_is_refused) {
   TestApp t;
   Started s = start_login(t);
   script_tokens(t, s.nonce);
-  Started other = s;
-  other.binding = SequenceRandom::token_of_call(4242);
-  Response r = callback(t, other);
-  BOOST_TEST(r.status == 400);
-  BOOST_TEST(contains(r.body, "another browser"));
+  const std::string name = cookie_name_of(s.set_line);
+  const std::string value = cookie_value(s.set_line);
+  Started other = start_login(t);
+
+  // Another browser (no cookie), another attempt's cookie, a tampered one, one copied under this
+  // state's name from another attempt, one sealed under another key.
+  std::string flipped = value;
+  flipped[flipped.size() / 2] = flipped[flipped.size() / 2] == 'A' ? 'B' : 'A';
+  TestApp foreign;  // another app, or a server with another KINDE_SESSION_SECRET
+  foreign.sealer = make_sealer(std::string(40, 'z'), foreign.seal_random);
+  Started foreign_login = start_login(foreign);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"no cookie", ""},
+      {"another attempt's cookie", other.cookie},
+      {"tampered", name + "=" + flipped},
+      {"another attempt's value under this name", name + "=" + cookie_value(other.set_line)},
+      {"garbage", name + "=x"},
+  };
+  for (const auto& [what, cookie] : cases) {
+    BOOST_TEST_CONTEXT(what) {
+      Response r = t.handle(get_request("/callback", "code=c&state=" + s.state, cookie));
+      BOOST_TEST(r.status == 400);
+      BOOST_TEST(contains(r.body, "started in another browser"));
+      BOOST_TEST(set_cookie(r, t.session_cookie_name()).empty());
+    }
+  }
+  // Sealed by an app with another key (its own state, cookie and name).
+  Response k = t.handle(get_request("/callback", "code=c&state=" + foreign_login.state, foreign_login.cookie));
+  BOOST_TEST(k.status == 400);
   BOOST_TEST(t.oidc.exchanges.empty());
   BOOST_TEST(user_sessions_saved(t) == 0);
-
-  Started again = start_login(t);
-  Response none = t.handle(get_request("/callback", "code=c&state=" + again.state));  // no binding cookie
-  BOOST_TEST(none.status == 400);
-  BOOST_TEST(t.oidc.exchanges.empty());
+  BOOST_TEST(t.recorder->saved.empty());
+  // The real one still works afterwards: a refused stranger does not spend it.
+  BOOST_TEST(callback(t, s).status == 303);
 }
 
-BOOST_AUTO_TEST_CASE(provider_error_pages_are_400_escape_the_description_and_use_up_the_state) {
+BOOST_AUTO_TEST_CASE(provider_error_codes_show_fixed_words_and_spend_the_cookie) {
   TestApp t;
   Started s = start_login(t);
-  Response denied = t.handle(get_request("/callback", "error=access_denied&state=" + s.state,
-                                         std::string(kBindingCookie) + "=" + s.binding));
+  Response denied = t.handle(get_request("/callback", "error=access_denied&state=" + s.state, s.cookie));
   BOOST_TEST(denied.status == 400);
   BOOST_TEST(contains(denied.body, "Sign-in was cancelled."));
   BOOST_TEST(contains(denied.body, "href=\"" + mstch_escaped("/login") + "\""));  // a way to try again
-  BOOST_TEST(!t.stored(s.state).has_value());
+  BOOST_TEST(signin_cookies_cleared(denied) == std::vector<std::string>{cookie_name_of(s.set_line)});
 
+  // An unknown code and its description: fixed words on the page, the raw values in the log only.
   Response other = t.handle(get_request(
-      "/callback", "error=server_error&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=x"));
+      "/callback", "error=call_555_0100_now&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=x"));
   BOOST_TEST(other.status == 400);
-  BOOST_TEST(contains(other.body, "server_error"));
-  BOOST_TEST(!contains(other.body, "<script>alert(1)"));
+  BOOST_TEST(contains(other.body, "The sign-in provider could not complete the sign-in."));
+  BOOST_TEST(!contains(other.body, "call_555"));
+  BOOST_TEST(!contains(other.body, "script"));
+  Response known = t.handle(get_request("/callback", "error=server_error&error_description=Ring%20us&state=x"));
+  BOOST_TEST(contains(known.body, "had a problem"));
+  BOOST_TEST(!contains(known.body, "Ring us"));
   BOOST_TEST(t.oidc.exchanges.empty());
+}
+
+BOOST_AUTO_TEST_CASE(callback_iss_must_be_the_issuer_rfc9207) {
+  TestApp t;
+  Started s = start_login(t);
+  script_tokens(t, s.nonce);
+  for (const char* iss : {"https%3A%2F%2Fattacker.example", "https%3A%2F%2Fidp.example%2F", "https%3A%2F%2FIDP.example",
+                          "", "https%3A%2F%2Fidp.example.attacker"}) {
+    BOOST_TEST_CONTEXT(iss) {
+      Response r = t.handle(get_request("/callback", std::string("code=c&iss=") + iss + "&state=" + s.state, s.cookie));
+      BOOST_TEST(r.status == 400);
+      BOOST_TEST(contains(r.body, "another provider"));
+    }
+  }
+  // Also on error responses (RFC 9207 2.4): a foreign provider's "error" is not believed either.
+  Response err = t.handle(get_request("/callback", "error=access_denied&iss=https%3A%2F%2Fattacker.example&state=" + s.state, s.cookie));
+  BOOST_TEST(err.status == 400);
+  BOOST_TEST(contains(err.body, "another provider"));
+  BOOST_TEST(t.oidc.exchanges.empty());
+  // Repeated: refused as any repeated parameter.
+  BOOST_TEST(t.handle(get_request("/callback", "code=c&iss=a&iss=b&state=" + s.state, s.cookie)).status == 400);
+  // Exactly the issuer: the sign-in goes on.
+  Response ok = t.handle(get_request("/callback", "code=c&iss=https%3A%2F%2Fidp.example&state=" + s.state, s.cookie));
+  BOOST_TEST(ok.status == 303);
 }
 
 BOOST_AUTO_TEST_CASE(expired_sign_in_link_restarts_the_login_with_reauth_values) {
@@ -442,7 +586,7 @@ BOOST_AUTO_TEST_CASE(id_token_verification_failure_is_401_and_creates_no_session
   Response r = callback(t, s);
   BOOST_TEST(r.status == 401);
   BOOST_TEST(contains(r.body, "id_token_nonce_mismatch"));
-  BOOST_TEST(set_cookie(r, t.config.cookie_name).empty());
+  BOOST_TEST(set_cookie(r, t.session_cookie_name()).empty());
   BOOST_TEST(user_sessions_saved(t) == 0);
 
   Started s2 = start_login(t);
@@ -473,7 +617,7 @@ BOOST_AUTO_TEST_CASE(repeated_state_or_code_on_callback_is_400) {
   TestApp t;
   Started s = start_login(t);
   script_tokens(t, s.nonce);
-  std::string cookie = std::string(kBindingCookie) + "=" + s.binding;
+  std::string cookie = s.cookie;
   for (std::string q : {"code=a&code=b&state=" + s.state, "code=a&state=" + s.state + "&state=" + s.state}) {
     BOOST_TEST_CONTEXT(q) {
       Response r = t.handle(get_request("/callback", q, cookie));
@@ -490,7 +634,7 @@ BOOST_AUTO_TEST_CASE(callback_without_state_or_code_is_400) {
   TestApp t;
   BOOST_TEST(t.handle(get_request("/callback", "code=abc")).status == 400);
   Started s = start_login(t);
-  Response r = t.handle(get_request("/callback", "state=" + s.state, std::string(kBindingCookie) + "=" + s.binding));
+  Response r = t.handle(get_request("/callback", "state=" + s.state, s.cookie));
   BOOST_TEST(r.status == 400);
   BOOST_TEST(t.oidc.exchanges.empty());
 }
@@ -518,7 +662,7 @@ BOOST_AUTO_TEST_CASE(logout_removes_the_session_and_expires_the_cookie) {
   Response r = t.handle(s);
   BOOST_TEST(r.status == 303);
   BOOST_TEST(!t.stored(id).has_value());
-  std::string sc = set_cookie(r, t.config.cookie_name);
+  std::string sc = set_cookie(r, t.session_cookie_name());
   BOOST_TEST(contains(sc, "Max-Age=0"));
   BOOST_TEST(cookie_value(sc) == "");
   std::string loc = r.header("Location");
@@ -533,12 +677,60 @@ BOOST_AUTO_TEST_CASE(logout_removes_the_session_and_expires_the_cookie) {
   BOOST_TEST(!contains(home.body, "Lovelace"));
 }
 
+BOOST_AUTO_TEST_CASE(logout_from_another_site_asks_first_and_ends_nothing) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, {{"id_token", "idt-xyz"}});
+  for (const char* method : {"GET", "POST"}) {
+    for (const char* site : {"cross-site", "same-site"}) {
+      for (const char* path : {"/logout", "/api/auth/logout"}) {
+        BOOST_TEST_CONTEXT(method << " " << path << " Sec-Fetch-Site: " << site) {
+          RequestSpec s;
+          s.method = method;
+          s.path = path;
+          s.cookie = t.session_cookie_header(id);
+          s.extra["HTTP_SEC_FETCH_SITE"] = site;
+          Response r = t.handle(s);
+          BOOST_TEST(r.status == (std::string(method) == "POST" ? 403 : 200));
+          BOOST_TEST(r.header("Location").empty());
+          BOOST_TEST(set_cookie(r, t.session_cookie_name()).empty());
+          // A button that posts to the same URL, from our own page (CSP form-action 'self').
+          BOOST_TEST(contains(r.body, "<form method=\"post\" action=\"" + mstch_escaped(path) + "\""));
+          BOOST_TEST(contains(r.body, ">Sign out</button>"));
+          BOOST_TEST(contains(r.header("Content-Security-Policy"), "form-action 'self'"));
+          BOOST_TEST(t.stored(id).has_value());
+        }
+      }
+    }
+  }
+  // Under a prefix the form posts to the prefixed URL.
+  RequestSpec pre;
+  pre.path = "/logout";
+  pre.script_name = "/app";
+  pre.extra["HTTP_SEC_FETCH_SITE"] = "cross-site";
+  BOOST_TEST(contains(t.handle(pre).body, "action=\"" + mstch_escaped("/app/logout") + "\""));
+
+  // The same request from our own pages, typed in, or from a client without Fetch Metadata signs out.
+  for (const char* site : {"same-origin", "none", ""}) {
+    BOOST_TEST_CONTEXT("Sec-Fetch-Site: " << site) {
+      std::string sid = t.sign_in(kAda, {{"id_token", "idt-xyz"}});
+      RequestSpec s;
+      s.path = "/logout";
+      s.cookie = t.session_cookie_header(sid);
+      if (*site) s.extra["HTTP_SEC_FETCH_SITE"] = site;
+      Response r = t.handle(s);
+      BOOST_TEST(r.status == 303);
+      BOOST_TEST(!t.stored(sid).has_value());
+      BOOST_TEST(clears(set_cookie(r, t.session_cookie_name())));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(logout_without_a_session_still_expires_the_cookie_and_uses_logout_url) {
   TestApp t;
   t.config.logout_url = "https://app.example/bye";
   Response r = t.handle(get_request("/logout"));
   BOOST_TEST(r.status == 303);
-  BOOST_TEST(contains(set_cookie(r, t.config.cookie_name), "Max-Age=0"));
+  BOOST_TEST(contains(set_cookie(r, t.session_cookie_name()), "Max-Age=0"));
   BOOST_TEST(param(query_of(r.header("Location")), "redirect") == "https://app.example/bye");
 }
 
@@ -635,7 +827,7 @@ BOOST_AUTO_TEST_CASE(refresh_token_error_ends_the_session) {
   BOOST_TEST(r.status == 200);
   BOOST_TEST(!contains(r.body, "Lovelace"));  // signed-out view
   BOOST_TEST(!t.stored(id).has_value());
-  BOOST_TEST(contains(set_cookie(r, t.config.cookie_name), "Max-Age=0"));
+  BOOST_TEST(contains(set_cookie(r, t.session_cookie_name()), "Max-Age=0"));
 
   Response api = t.handle(get_request("/api/me", "", t.session_cookie_header(id)));
   BOOST_TEST(api.status == 401);
@@ -648,7 +840,7 @@ BOOST_AUTO_TEST_CASE(refresh_network_failure_keeps_the_session_for_a_retry) {
   Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
   BOOST_TEST(r.status == 200);
   BOOST_TEST(contains(r.body, "Ada Lovelace"));
-  BOOST_TEST(set_cookie(r, t.config.cookie_name).empty());
+  BOOST_TEST(set_cookie(r, t.session_cookie_name()).empty());
   auto s = t.stored(id);
   BOOST_REQUIRE(s.has_value());
   BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-old");
@@ -672,7 +864,26 @@ BOOST_AUTO_TEST_CASE(refreshed_id_token_with_a_different_subject_ends_the_sessio
   Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
   BOOST_TEST(!contains(r.body, "Lovelace"));
   BOOST_TEST(!t.stored(id).has_value());
-  BOOST_TEST(contains(set_cookie(r, t.config.cookie_name), "Max-Age=0"));
+  BOOST_TEST(contains(set_cookie(r, t.session_cookie_name()), "Max-Age=0"));
+}
+
+BOOST_AUTO_TEST_CASE(user_details_follow_a_refreshed_id_token) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 5), kAdaIdClaims);
+  t.oidc.refresh_results.push_back(fresh_tokens("rt-new", "idt-renamed"));
+  t.oidc.id_tokens["idt-renamed"] = {{"iss", "https://idp.example"}, {"sub", "kp_user1"},
+                                     {"given_name", "Augusta"}, {"family_name", "King"},
+                                     {"email", "augusta@example.com"}, {"picture", "https://img.example/a.png"}};
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(contains(r.body, "Augusta King"));
+  BOOST_TEST(!contains(r.body, "Lovelace"));
+  auto s = t.stored(id);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->data["user"]["email"] == "augusta@example.com");
+  BOOST_TEST(s->data["user"]["picture"] == "https://img.example/a.png");
+  BOOST_TEST(s->data["user"]["id"] == "kp_user1");
+  Response me = t.handle(get_request("/api/me", "", t.session_cookie_header(id)));
+  BOOST_TEST(json::parse(me.body)["user"]["email"] == "augusta@example.com");
 }
 
 BOOST_AUTO_TEST_CASE(refreshed_id_token_with_the_same_subject_is_kept) {
@@ -693,7 +904,7 @@ BOOST_AUTO_TEST_CASE(unknown_session_cookie_is_cleared) {
   TestApp t;
   Response r = t.handle(get_request("/", "", t.session_cookie_header(SequenceRandom::token_of_call(777))));
   BOOST_TEST(r.status == 200);
-  BOOST_TEST(contains(set_cookie(r, t.config.cookie_name), "Max-Age=0"));
+  BOOST_TEST(contains(set_cookie(r, t.session_cookie_name()), "Max-Age=0"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -711,15 +922,16 @@ BOOST_AUTO_TEST_CASE(failing_store_gives_a_503_page_and_keeps_existing_sessions)
   BOOST_TEST(home.status == 503);
   BOOST_TEST(contains(home.header("Content-Type"), "text/html"));
   BOOST_TEST(contains(home.body, "Existing sessions are kept"));
-  BOOST_TEST(set_cookie(home, t.config.cookie_name).empty());  // the browser keeps its cookie
+  BOOST_TEST(set_cookie(home, t.session_cookie_name()).empty());  // the browser keeps its cookie
 
   Response api = t.handle(get_request("/api/me", "", t.session_cookie_header(id)));
   BOOST_TEST(api.status == 503);
   BOOST_TEST(json::parse(api.body).contains("detail"));
 
+  // Starting a sign-in needs no store: it still answers (the callback is where the store is needed).
   Response login = t.handle(get_request("/login"));
-  BOOST_TEST(login.status == 503);
-  BOOST_TEST(set_cookie(login, kBindingCookie).empty());
+  BOOST_TEST(login.status == 302);
+  BOOST_TEST(signin_cookies_set(login).size() == 1u);
 
   // Writes failing while reads work: sign-out cannot complete, and says so instead of pretending.
   store->fail_reads = false;
@@ -747,7 +959,7 @@ BOOST_AUTO_TEST_CASE(failing_store_during_callback_is_503_without_a_session_cook
   store->fail_writes = true;
   Response r = callback(t, s);
   BOOST_TEST(r.status == 503);
-  BOOST_TEST(set_cookie(r, t.config.cookie_name).empty());
+  BOOST_TEST(set_cookie(r, t.session_cookie_name()).empty());
 }
 
 // ---------------------------------------------------------------------------------------------

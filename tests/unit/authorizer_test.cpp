@@ -89,6 +89,37 @@ BOOST_AUTO_TEST_CASE(signed_in_user_gets_200_with_variables_from_the_session) {
   BOOST_TEST(r.body.empty());
 }
 
+BOOST_AUTO_TEST_CASE(list_values_holding_whitespace_are_left_out_of_the_space_separated_variables) {
+  TestApp t;
+  json access = {{"sub", "kp_alice"},
+                 {"permissions", {"read:items", "write items", "admin\tall", "delete:items"}},
+                 {"roles", {{{"key", "editor"}}, {{"key", "super admin"}}}}};
+  json id_claims = {{"sub", "kp_alice"}, {"org_codes", {"org_1", "org 2", "org_3"}}};
+  Response r = t.handle(authorizer_request(sign_in(t, kAliceUser, access, id_claims)));
+  BOOST_TEST(r.status == 200);
+  // Never "write items" split into "write" and "items": such values are left out.
+  BOOST_TEST(r.header("Variable-KINDE_PERMISSIONS") == "read:items delete:items");
+  BOOST_TEST(r.header("Variable-KINDE_ROLES") == "editor");
+  BOOST_TEST(r.header("Variable-KINDE_ORG_CODES") == "org_1 org_3");
+  // The rules still see the whole value.
+  Response rule = t.handle(authorizer_request(sign_in(t, kAliceUser, access, id_claims), "",
+                                              {{"KINDE_REQUIRE_PERMISSION", "delete:items"}}));
+  BOOST_TEST(rule.status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(the_authorizer_reads_the_prefixed_session_cookie_only) {
+  TestApp t;
+  // Secure at "/": the app's cookie is __Host-kinde_fcgi_session, whatever the protected file's path.
+  std::string cookie = sign_in(t);
+  BOOST_TEST(cookie.rfind("__Host-kinde_fcgi_session=", 0) == 0u);
+  BOOST_TEST(t.handle(authorizer_request(cookie)).status == 200);
+  // The same id under the plain name (as a sibling subdomain could plant it) is no session.
+  std::string planted = cookie.substr(std::string("__Host-").size());
+  Response r = t.handle(authorizer_request(planted, kHtml));
+  BOOST_TEST(r.status == 302);
+  BOOST_TEST(header_values(r, "Variable-KINDE_USER_ID").empty());
+}
+
 BOOST_AUTO_TEST_CASE(absent_details_are_left_out_not_sent_empty) {
   TestApp t;
   json user = {{"id", "kp_plain"}, {"given_name", "Plain"}};

@@ -194,8 +194,8 @@ BOOST_AUTO_TEST_CASE(bad_numbers_and_booleans_are_each_reported) {
   auto r = load("bad_numbers");
   BOOST_REQUIRE(!r);
   const std::string& d = r.error().detail;
-  BOOST_TEST(contains(d, "KINDE_SESSION_IDLE_TIMEOUT must be a whole number of seconds, got '1h'"));
-  BOOST_TEST(contains(d, "KINDE_SESSION_MAX_AGE must be a whole number of seconds, got '-5'"));
+  BOOST_TEST(contains(d, "KINDE_SESSION_IDLE_TIMEOUT must be a whole number of seconds greater than 0, got '1h'"));
+  BOOST_TEST(contains(d, "KINDE_SESSION_MAX_AGE must be a whole number of seconds greater than 0, got '-5'"));
   BOOST_TEST(contains(d, "KINDE_HTTP_TIMEOUT_MS must be a positive number"));
   BOOST_TEST(contains(d, "SESSION_COOKIE_SECURE must be true or false, got 'maybe'"));
   // One message per line, none missing.
@@ -234,6 +234,59 @@ BOOST_AUTO_TEST_CASE(trusted_hosts_are_host_names_separated_by_spaces_or_commas)
     BOOST_TEST_CONTEXT(bad) {
       BOOST_REQUIRE(!r);
       BOOST_TEST(contains(r.error().detail, "KINDE_TRUSTED_HOSTS"));
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(timeouts_of_zero_or_less_are_refused) {
+  for (const char* key : {"KINDE_SESSION_IDLE_TIMEOUT", "KINDE_SESSION_MAX_AGE"}) {
+    for (const char* value : {"0", "-1", "00"}) {
+      BOOST_TEST_CONTEXT(key << "=" << value) {
+        auto r = load("full", {{key, value}});
+        BOOST_REQUIRE(!r);
+        BOOST_TEST(contains(r.error().detail, std::string(key) + " must be a whole number of seconds greater than 0, got '" +
+                                                  value + "'"));
+      }
+    }
+  }
+  auto one = load("full", {{"KINDE_SESSION_IDLE_TIMEOUT", "1"}, {"KINDE_SESSION_MAX_AGE", "1"}});
+  BOOST_REQUIRE_MESSAGE(one, (one ? "" : one.error().detail));
+  BOOST_TEST(one->idle_timeout == 1);
+}
+
+BOOST_AUTO_TEST_CASE(session_key_file_defaults_beside_the_config_file_and_is_unset_without_one) {
+  auto r = load("full");
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->session_key_file == project_path("tests/data/config") + "/session.key");
+  auto relative = load("full", {{"KINDE_SESSION_KEY_FILE", "keys/k"}});
+  BOOST_REQUIRE(relative);
+  BOOST_TEST(relative->session_key_file == project_path("tests/data/config") + "/keys/k");
+  auto absolute = load("full", {{"KINDE_SESSION_KEY_FILE", "/etc/kinde-fcgi/session.key"}});
+  BOOST_REQUIRE(absolute);
+  BOOST_TEST(absolute->session_key_file == "/etc/kinde-fcgi/session.key");
+  // Environment only: no default place (the runtime then asks for the key file or the secret).
+  auto env_only = load_config("/nonexistent/kinde.conf", false,
+                              env_of({{"KINDE_DOMAIN", "https://d.kinde.com"}, {"KINDE_CLIENT_ID", "c"},
+                                      {"KINDE_CLIENT_SECRET", "s"}, {"KINDE_REDIRECT_URI", "https://app.example/callback"}}));
+  BOOST_REQUIRE(env_only);
+  BOOST_TEST(env_only->session_key_file == "");
+}
+
+BOOST_AUTO_TEST_CASE(cookie_name_must_be_a_token_without_prefixes_or_the_sign_in_family) {
+  auto ok = load("full", {{"KINDE_COOKIE_NAME", "my_app.sid"}});
+  BOOST_REQUIRE(ok);
+  BOOST_TEST(ok->cookie_name == "my_app.sid");
+  const std::pair<const char*, const char*> bad[] = {
+      {"a b", "must be a cookie name"},           {"a;b", "must be a cookie name"},
+      {"a=b", "must be a cookie name"},           {"__Host-sid", "must not carry a __Host- or __Secure- prefix"},
+      {"__secure-sid", "must not carry"},         {"kinde_fcgi_auth_x", "must not start with kinde_fcgi_auth_"},
+  };
+  for (const auto& [value, words] : bad) {
+    BOOST_TEST_CONTEXT(value) {
+      auto r = load("full", {{"KINDE_COOKIE_NAME", value}});
+      BOOST_REQUIRE(!r);
+      BOOST_TEST(contains(r.error().detail, words));
     }
   }
 }

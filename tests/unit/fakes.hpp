@@ -20,6 +20,7 @@
 #include "cgi/request.hpp"
 #include "jose/base64url.hpp"
 #include "oidc/client.hpp"
+#include "session/sealed.hpp"
 #include "session/session.hpp"
 #include "util/clock.hpp"
 #include "util/random.hpp"
@@ -286,7 +287,8 @@ class FailingStore : public SessionStore {
 // A whole App with fakes.
 
 constexpr std::int64_t kNow = 1'700'000'000;
-constexpr const char* kBindingCookie = "kinde_fcgi_auth";  // the sign-in binding cookie (auth.cpp)
+constexpr const char* kSignInFamily = "kinde_fcgi_auth_";  // sign-in cookie names (config.hpp kSignInCookieFamily)
+const std::string kTestKeyMaterial(40, 'k');                 // the TestApp's session key material
 
 // A valid configuration for tests (https issuer, Secure cookies).
 inline Config test_config() {
@@ -319,6 +321,8 @@ struct TestApp {
   FakeOidcClient oidc;
   RecordingStore* recorder = nullptr;  // non-owning; null when a custom store was given
   std::unique_ptr<SessionStore> store;
+  OpenSslRandom seal_random;           // the sealer's nonces, apart from `random` (whose calls tests count)
+  std::unique_ptr<Sealer> sealer = make_sealer(kTestKeyMaterial, seal_random);
   std::unique_ptr<App> app_;
 
   explicit TestApp(std::unique_ptr<SessionStore> custom = nullptr) {
@@ -338,6 +342,7 @@ struct TestApp {
       p.clock = &clock;
       p.random = &random;
       p.sessions = store.get();
+      p.sealer = sealer.get();
       p.view = project_view();
       p.oidc = &oidc;
       app_ = std::make_unique<App>(std::move(p));
@@ -367,7 +372,19 @@ struct TestApp {
     if (!r) throw std::runtime_error("load: " + r.error().detail);
     return *r;
   }
-  std::string session_cookie_header(const std::string& id) const { return config.cookie_name + "=" + id; }
+  // The session cookie's name as the app decides it for a request at the site root.
+  std::string session_cookie_name() { return app().session_cookie_name(make_request({{"REQUEST_METHOD", "GET"}})); }
+  std::string session_cookie_header(const std::string& id) { return session_cookie_name() + "=" + id; }
+  // What a sign-in cookie holds, opened with the app's own sealer: {s: state, n: nonce, v: verifier,
+  // x: next, r: redirect_uri, t: created}; throws when it does not open.
+  nlohmann::json pending_of(const std::string& set_cookie_line) {
+    const std::string name = set_cookie_line.substr(0, set_cookie_line.find('='));
+    auto eq = set_cookie_line.find('=');
+    auto semi = set_cookie_line.find(';', eq);
+    auto plain = sealer->open(set_cookie_line.substr(eq + 1, semi == std::string::npos ? semi : semi - eq - 1), name);
+    if (!plain) throw std::runtime_error("sign-in cookie does not open: " + plain.error().detail);
+    return nlohmann::json::parse(*plain);
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -378,6 +395,37 @@ inline std::string set_cookie(const Response& r, const std::string& name) {
   for (const auto& c : r.cookies)
     if (c.rfind(name + "=", 0) == 0) return c;
   return {};
+}
+
+// The name part of a Set-Cookie line ("a=b; Path=/" -> "a").
+inline std::string cookie_name_of(const std::string& set_cookie_line) {
+  return set_cookie_line.substr(0, set_cookie_line.find('='));
+}
+
+// True when a Set-Cookie line clears its cookie.
+inline bool clears(const std::string& set_cookie_line) {
+  return set_cookie_line.find("Max-Age=0") != std::string::npos;
+}
+
+// True when a cookie name belongs to the sign-in family (any prefix).
+inline bool is_signin_cookie_name(const std::string& name) {
+  return name.find(kSignInFamily) != std::string::npos;
+}
+
+// The sign-in cookies a response sets (not the ones it clears), in order.
+inline std::vector<std::string> signin_cookies_set(const Response& r) {
+  std::vector<std::string> out;
+  for (const auto& c : r.cookies)
+    if (is_signin_cookie_name(cookie_name_of(c)) && !clears(c)) out.push_back(c);
+  return out;
+}
+
+// The names of the sign-in cookies a response clears.
+inline std::vector<std::string> signin_cookies_cleared(const Response& r) {
+  std::vector<std::string> out;
+  for (const auto& c : r.cookies)
+    if (is_signin_cookie_name(cookie_name_of(c)) && clears(c)) out.push_back(cookie_name_of(c));
+  return out;
 }
 
 // The value part of a Set-Cookie line ("a=b; Path=/" -> "b").

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "session/file_store.hpp"
+#include "jose/base64url.hpp"
 #include "session/sealed.hpp"
 #include "util/log.hpp"
 #include "util/random.hpp"
@@ -96,7 +97,7 @@ Session make_session(Random& r, std::int64_t created = kT0, std::int64_t last_us
   return s;
 }
 
-FileStoreOptions options(const std::string& dir, std::string secret = "") {
+FileStoreOptions options(const std::string& dir, std::string secret = kSecretA) {
   FileStoreOptions o;
   o.dir = dir;
   o.secret = std::move(secret);
@@ -290,33 +291,23 @@ BOOST_AUTO_TEST_CASE(wrong_key_other_id_other_version_and_bad_magic_say_which) {
 
 // ---- opening the store ---------------------------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(missing_directory_is_created_0700_with_a_0600_secret) {
+BOOST_AUTO_TEST_CASE(missing_directory_is_created_0700_and_holds_no_key) {
   TempDir t;
   OpenSslRandom rnd;
   const std::string dir = t.path + "/var/sessions";
   auto store = open_file_session_store(options(dir), rnd);
   BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.error().detail));
   BOOST_TEST(mode_of(dir) == 0700u);
-  BOOST_TEST(mode_of(dir + "/.secret") == 0600u);
-  BOOST_TEST(read_file(dir + "/.secret").size() == 48u);
-  BOOST_TEST(count_temp_files(dir) == 0u);
+  BOOST_TEST(listing(dir).empty());  // no .secret: the key lives apart from the data
 }
 
-BOOST_AUTO_TEST_CASE(generated_secret_is_reused_by_the_next_process) {
+BOOST_AUTO_TEST_CASE(the_store_needs_key_material) {
   TempDir t;
   OpenSslRandom rnd;
-  const std::string dir = t.path + "/s";
-  Session s = make_session(rnd);
-  {
-    auto a = open_or_die(options(dir), rnd);
-    BOOST_REQUIRE(a->save(s).ok());
-  }
-  const std::string secret = read_file(dir + "/.secret");
-  auto b = open_or_die(options(dir), rnd);
-  BOOST_TEST(read_file(dir + "/.secret") == secret);
-  auto l = b->load(s.id, kT0);
-  BOOST_REQUIRE(l.ok() && l->has_value());
-  BOOST_TEST((*l)->data == s.data);
+  auto r = open_file_session_store(options(t.path, ""), rnd);
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == "session_secret_required");
+  BOOST_TEST(listing(t.path).empty());
 }
 
 BOOST_AUTO_TEST_CASE(directory_writable_by_group_or_others_is_refused) {
@@ -344,29 +335,6 @@ BOOST_AUTO_TEST_CASE(directory_owned_by_another_user_is_refused) {
   BOOST_REQUIRE(!r.ok());
   BOOST_TEST(r.error().code == "session_dir_unsafe");
   BOOST_TEST(r.error().detail.find("owned by uid") != std::string::npos);
-}
-
-BOOST_AUTO_TEST_CASE(secret_file_readable_by_others_is_refused) {
-  TempDir t;
-  OpenSslRandom rnd;
-  BOOST_REQUIRE(open_file_session_store(options(t.path), rnd).ok());
-  ::chmod((t.path + "/.secret").c_str(), 0644);
-  auto r = open_file_session_store(options(t.path), rnd);
-  BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_dir_unsafe");
-  BOOST_TEST(r.error().detail.find(".secret") != std::string::npos);
-}
-
-BOOST_AUTO_TEST_CASE(truncated_secret_file_is_refused_with_advice) {
-  TempDir t;
-  OpenSslRandom rnd;
-  int fd = ::open((t.path + "/.secret").c_str(), O_WRONLY | O_CREAT, 0600);
-  BOOST_REQUIRE(fd >= 0);
-  ::close(fd);
-  auto r = open_file_session_store(options(t.path), rnd);
-  BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_store_unavailable");
-  BOOST_TEST(r.error().detail.find("delete it") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(configured_secret_shorter_than_32_bytes_is_refused) {
@@ -419,14 +387,12 @@ BOOST_AUTO_TEST_CASE(unwritable_directory_is_unavailable_at_open) {
   OpenSslRandom rnd;
   auto ops = std::make_shared<FaultyOps>();
   ops->create_errno = EROFS;
-  for (const std::string& secret : {std::string(), kSecretA}) {
-    auto o = options(t.path, secret);
-    o.ops = ops;
-    auto r = open_file_session_store(o, rnd);
-    BOOST_REQUIRE(!r.ok());
-    BOOST_TEST(r.error().code == "session_store_unavailable");
-    BOOST_TEST(r.error().detail.find("read-only file system") != std::string::npos, r.error().detail);
-  }
+  auto o = options(t.path);
+  o.ops = ops;
+  auto r = open_file_session_store(o, rnd);
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == "session_store_unavailable");
+  BOOST_TEST(r.error().detail.find("read-only file system") != std::string::npos, r.error().detail);
   BOOST_TEST(listing(t.path).empty());
 }
 
@@ -460,7 +426,7 @@ BOOST_AUTO_TEST_CASE(damaged_or_foreign_files_read_as_no_session_and_are_logged)
   const std::string good = read_file(file);
 
   TempDir t2;
-  auto foreign_store = open_or_die(options(t2.path), rnd);
+  auto foreign_store = open_or_die(options(t2.path, kSecretB), rnd);
   BOOST_REQUIRE(foreign_store->save(s).ok());
   const std::string foreign = read_file(session_file_path(t2.path, s.id));
 
@@ -747,6 +713,314 @@ BOOST_AUTO_TEST_CASE(collection_skips_a_session_locked_by_a_writer) {
   ::close(fd);
   BOOST_TEST(*store->collect_expired(kT0 + 1000, 0) == 1u);
   BOOST_TEST(!fs::exists(session_file_path(t.path, s.id)));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- the Sealer (sign-in cookies) -------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(sealer)
+
+BOOST_AUTO_TEST_CASE(sealed_values_round_trip_as_base64url_and_hide_the_text) {
+  OpenSslRandom rnd;
+  auto a = make_sealer(kSecretA, rnd);
+  const std::string plain = R"({"s":"state-value","n":"nonce-value"})";
+  const std::string one = a->seal(plain, "cookie_a");
+  const std::string two = a->seal(plain, "cookie_a");
+  BOOST_TEST(one != two);  // a fresh nonce each time
+  for (char c : one) BOOST_TEST(((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'));
+  BOOST_TEST(one.find("state-value") == std::string::npos);
+  auto opened = a->open(one, "cookie_a");
+  BOOST_REQUIRE(opened.ok());
+  BOOST_TEST(*opened == plain);
+  // Another server with the same key material (a shared KINDE_SESSION_SECRET) opens it.
+  auto b = make_sealer(kSecretA, rnd);
+  BOOST_TEST(b->open(two, "cookie_a").ok());
+}
+
+BOOST_AUTO_TEST_CASE(another_context_key_tampering_or_version_is_refused) {
+  OpenSslRandom rnd;
+  auto a = make_sealer(kSecretA, rnd);
+  const std::string v = a->seal("payload", "cookie_a");
+  auto expect_refused = [&](const std::string& what, const Result<std::string>& r) {
+    BOOST_TEST_CONTEXT(what) {
+      BOOST_REQUIRE(!r.ok());
+      BOOST_TEST(r.error().code == "sealed_invalid");
+    }
+  };
+  expect_refused("other context", a->open(v, "cookie_b"));
+  expect_refused("other key", make_sealer(kSecretB, rnd)->open(v, "cookie_a"));
+  expect_refused("empty", a->open("", "cookie_a"));
+  expect_refused("not base64url", a->open("a+b/c=", "cookie_a"));
+  expect_refused("truncated", a->open(v.substr(0, v.size() - 4), "cookie_a"));
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    std::string flipped = v;
+    flipped[i] = flipped[i] == 'A' ? 'B' : 'A';
+    if (flipped == v) continue;
+    auto r = a->open(flipped, "cookie_a");
+    // The last character carries padding bits only for some lengths: either refused, or the same.
+    if (r.ok()) BOOST_TEST(*r == "payload");
+  }
+  auto raw = *base64url_decode(v);
+  raw[0] = 2;
+  auto version = a->open(base64url_encode(raw), "cookie_a");
+  BOOST_REQUIRE(!version.ok());
+  BOOST_TEST(version.error().detail == "unsupported version 2");
+  // The sign-in key is not the session key: a record sealed under the session key never opens here.
+  const std::string session_key = derive_session_key(kSecretA);
+  const std::string under_session_key =
+      base64url_encode(std::string(1, '\x01') + aead_seal(session_key, std::string("kinde-fcgi sign-in v1") + '\0' + "\x01cookie_a", "payload", rnd));
+  expect_refused("sealed under the session key", a->open(under_session_key, "cookie_a"));
+}
+
+BOOST_AUTO_TEST_CASE(short_key_material_is_refused) {
+  OpenSslRandom rnd;
+  BOOST_CHECK_THROW(make_sealer(std::string(31, 'x'), rnd), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- the session key file (KINDE_SESSION_KEY_FILE) ---------------------------------------------------
+
+namespace {
+
+// A config folder and a session directory side by side, as an installation has them.
+struct KeyLayout {
+  TempDir t;
+  std::string etc = t.path + "/etc", sessions = t.path + "/var/sessions";
+  std::string key = etc + "/session.key", legacy = sessions + "/.secret";
+  KeyLayout() {
+    fs::create_directories(etc);
+    fs::create_directories(sessions);
+    ::chmod(sessions.c_str(), 0700);
+  }
+  SessionKeyFileOptions opts(std::shared_ptr<FileOps> ops = nullptr) const {
+    SessionKeyFileOptions o;
+    o.path = key;
+    o.legacy_path = legacy;
+    o.ops = std::move(ops);
+    return o;
+  }
+  void write_key(const std::string& path, const std::string& content, mode_t mode = 0600) const {
+    write_file(path, content);
+    ::chmod(path.c_str(), mode);
+  }
+};
+
+SessionKeyFile key_or_die(const SessionKeyFileOptions& o, Random& r) {
+  auto k = load_or_create_session_key(o, r);
+  if (!k) throw std::runtime_error(k.error().code + ": " + k.error().detail);
+  return std::move(k).value();
+}
+
+// Refuses to link (a folder the app may not write), or links across file systems (EXDEV).
+struct LinkOps : FileOps {
+  int link_errno = EACCES;
+  bool create_fails = false;
+  int links = 0;
+  int link(const char*, const char*) override {
+    ++links;
+    errno = link_errno;
+    return -1;
+  }
+  int open(const char* path, int flags, mode_t mode) override {
+    if ((flags & O_CREAT) && create_fails) {
+      errno = EACCES;
+      return -1;
+    }
+    return FileOps::open(path, flags, mode);
+  }
+};
+
+struct CopyOnExdevOps : FileOps {
+  int exdev_left = 1;  // the first link (legacy -> key) crosses file systems; the copy's link works
+  int link(const char* from, const char* to) override {
+    if (exdev_left-- > 0) {
+      errno = EXDEV;
+      return -1;
+    }
+    return FileOps::link(from, to);
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(session_key_file)
+
+BOOST_AUTO_TEST_CASE(created_0600_beside_the_config_and_reused_unchanged) {
+  KeyLayout l;
+  OpenSslRandom rnd;
+  SessionKeyFile k = key_or_die(l.opts(), rnd);
+  BOOST_TEST(k.note == "created");
+  BOOST_TEST(!k.warning);
+  BOOST_TEST(k.path == l.key);
+  BOOST_TEST(mode_of(l.key) == 0600u);
+  BOOST_TEST(read_file(l.key) == k.material);
+  BOOST_TEST(k.material.size() == 48u);
+  BOOST_TEST(listing(l.sessions).empty());
+  BOOST_TEST(listing(l.etc).size() == 1u);  // no temp file left beside it
+  struct stat before {};
+  ::stat(l.key.c_str(), &before);
+  SessionKeyFile again = key_or_die(l.opts(), rnd);
+  BOOST_TEST(again.material == k.material);
+  BOOST_TEST(again.note == "");
+  struct stat after {};
+  ::stat(l.key.c_str(), &after);
+  BOOST_TEST(after.st_ino == before.st_ino);
+  BOOST_TEST(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+}
+
+BOOST_AUTO_TEST_CASE(a_key_file_made_by_a_package_is_used_as_it_is) {
+  // As a Debian package would: text from openssl rand, owned by the app's user, 0600, in a folder
+  // the app may not write (here: any create fails).
+  KeyLayout l;
+  OpenSslRandom rnd;
+  const std::string made = "q3Vb0xS2mP9yWcL7kN4tR8uE1hJ6gF5dA0zX3cV9bN2mQ7wE4rT1yU8iO5pA6sD\n";
+  l.write_key(l.key, made);
+  auto ops = std::make_shared<LinkOps>();
+  ops->create_fails = true;
+  SessionKeyFile k = key_or_die(l.opts(ops), rnd);
+  BOOST_TEST(k.material == made);
+  BOOST_TEST(read_file(l.key) == made);
+  BOOST_TEST(ops->links == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_key_file_readable_by_others_or_owned_by_another_user_is_refused) {
+  for (mode_t m : {0640, 0604, 0660, 0700}) {
+    KeyLayout l;
+    OpenSslRandom rnd;
+    l.write_key(l.key, std::string(48, 'x'), m);
+    auto r = load_or_create_session_key(l.opts(), rnd);
+    if (m == 0700) {
+      BOOST_TEST(r.ok());  // the owner's own bits do not matter
+      continue;
+    }
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().code == "session_key_unsafe");
+    BOOST_TEST(r.error().detail.find("readable or writable by group or others") != std::string::npos);
+    BOOST_TEST(read_file(l.key) == std::string(48, 'x'));
+  }
+  KeyLayout l;
+  OpenSslRandom rnd;
+  l.write_key(l.key, std::string(48, 'x'));
+  BOOST_REQUIRE(::chown(l.key.c_str(), ::geteuid() + 4242, static_cast<gid_t>(-1)) == 0);
+  auto r = load_or_create_session_key(l.opts(), rnd);
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == "session_key_unsafe");
+  BOOST_TEST(r.error().detail.find("owned by uid") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_short_key_file_is_refused_with_advice) {
+  KeyLayout l;
+  OpenSslRandom rnd;
+  l.write_key(l.key, "");
+  auto r = load_or_create_session_key(l.opts(), rnd);
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == "session_key_unavailable");
+  BOOST_TEST(r.error().detail.find("delete it") != std::string::npos);
+  BOOST_TEST(read_file(l.key) == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_folder_the_app_cannot_write_is_named_with_how_to_make_the_key) {
+  KeyLayout l;
+  OpenSslRandom rnd;
+  auto ops = std::make_shared<LinkOps>();
+  ops->create_fails = true;
+  auto r = load_or_create_session_key(l.opts(ops), rnd);
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == "session_key_unavailable");
+  BOOST_TEST(r.error().detail.find("permission denied creating session key " + l.key) != std::string::npos);
+  BOOST_TEST(r.error().detail.find("openssl rand") != std::string::npos);
+  BOOST_TEST(!fs::exists(l.key));
+}
+
+BOOST_AUTO_TEST_CASE(a_key_where_older_versions_kept_it_moves_and_its_sessions_still_open) {
+  KeyLayout l;
+  OpenSslRandom rnd;
+  // What an older version left: dir/.secret, and a session sealed under it.
+  const std::string old_key = rnd.bytes(48);
+  l.write_key(l.legacy, old_key);
+  Session s = make_session(rnd);
+  {
+    auto before = open_or_die(options(l.sessions, old_key), rnd);
+    BOOST_REQUIRE(before->save(s).ok());
+  }
+  SessionKeyFile k = key_or_die(l.opts(), rnd);
+  BOOST_TEST(k.material == old_key);
+  BOOST_TEST(k.note == "moved from " + l.legacy);
+  BOOST_TEST(!k.warning);
+  BOOST_TEST(!fs::exists(l.legacy));
+  BOOST_TEST(read_file(l.key) == old_key);
+  BOOST_TEST(mode_of(l.key) == 0600u);
+  auto after = open_or_die(options(l.sessions, k.material), rnd);
+  auto loaded = after->load(s.id, kT0);
+  BOOST_REQUIRE(loaded.ok() && loaded->has_value());
+  BOOST_TEST((*loaded)->data == s.data);
+  // The next start finds it in its new place and nothing in the old one.
+  SessionKeyFile next = key_or_die(l.opts(), rnd);
+  BOOST_TEST(next.material == old_key);
+  BOOST_TEST(next.note == "");
+}
+
+BOOST_AUTO_TEST_CASE(across_file_systems_the_key_is_copied_then_removed) {
+  KeyLayout l;
+  OpenSslRandom rnd;
+  l.write_key(l.legacy, std::string(48, 'L'));
+  auto ops = std::make_shared<CopyOnExdevOps>();
+  SessionKeyFile k = key_or_die(l.opts(ops), rnd);
+  BOOST_TEST(k.material == std::string(48, 'L'));
+  BOOST_TEST(read_file(l.key) == std::string(48, 'L'));
+  BOOST_TEST(mode_of(l.key) == 0600u);
+  BOOST_TEST(!fs::exists(l.legacy));
+  BOOST_TEST(listing(l.etc).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(when_the_key_cannot_move_the_old_place_keeps_working_with_a_warning) {
+  KeyLayout l;
+  OpenSslRandom rnd;
+  l.write_key(l.legacy, std::string(48, 'L'));
+  auto ops = std::make_shared<LinkOps>();
+  ops->create_fails = true;
+  SessionKeyFile k = key_or_die(l.opts(ops), rnd);
+  BOOST_TEST(k.material == std::string(48, 'L'));  // nobody is signed out
+  BOOST_TEST(k.warning);
+  BOOST_TEST(k.path == l.legacy);
+  BOOST_TEST(k.note.find("still in the session directory") != std::string::npos);
+  BOOST_TEST(k.note.find("mv " + l.legacy + " " + l.key) != std::string::npos);
+  BOOST_TEST(fs::exists(l.legacy));
+  BOOST_TEST(!fs::exists(l.key));
+}
+
+BOOST_AUTO_TEST_CASE(an_old_copy_beside_a_key_file_is_removed_when_equal_and_reported_when_not) {
+  KeyLayout l;
+  OpenSslRandom rnd;
+  l.write_key(l.key, std::string(48, 'K'));
+  l.write_key(l.legacy, std::string(48, 'K'));  // a move cut short
+  SessionKeyFile same = key_or_die(l.opts(), rnd);
+  BOOST_TEST(!same.warning);
+  BOOST_TEST(!fs::exists(l.legacy));
+  l.write_key(l.legacy, std::string(48, 'O'));  // another key: never deleted by us, but named
+  SessionKeyFile other = key_or_die(l.opts(), rnd);
+  BOOST_TEST(other.material == std::string(48, 'K'));
+  BOOST_TEST(other.warning);
+  BOOST_TEST(other.note.find(l.legacy) != std::string::npos);
+  BOOST_TEST(fs::exists(l.legacy));
+}
+
+BOOST_AUTO_TEST_CASE(a_dry_run_changes_nothing) {
+  KeyLayout l;
+  OpenSslRandom rnd;
+  SessionKeyFileOptions o = l.opts();
+  o.dry_run = true;
+  SessionKeyFile none = key_or_die(o, rnd);
+  BOOST_TEST(none.note.find("does not exist yet") != std::string::npos);
+  BOOST_TEST(!fs::exists(l.key));
+  l.write_key(l.legacy, std::string(48, 'L'));
+  SessionKeyFile old = key_or_die(o, rnd);
+  BOOST_TEST(old.material == std::string(48, 'L'));
+  BOOST_TEST(old.note.find("moves it to " + l.key) != std::string::npos);
+  BOOST_TEST(fs::exists(l.legacy));
+  BOOST_TEST(!fs::exists(l.key));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

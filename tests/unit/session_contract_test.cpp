@@ -39,6 +39,7 @@ struct FileStoreMaker {
   std::unique_ptr<SessionStore> make(SessionLimits limits) {
     FileStoreOptions o;
     o.dir = dir;
+    o.secret = std::string(40, 's');
     o.limits = limits;
     o.fsync = false;  // durability is not what this suite checks; keeps it fast
     auto r = open_file_session_store(o, random);

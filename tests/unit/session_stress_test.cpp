@@ -42,6 +42,7 @@ struct TempDir {
 FileStoreOptions options(const std::string& dir, bool fsync) {
   FileStoreOptions o;
   o.dir = dir;
+  o.secret = std::string(40, 's');
   o.fsync = fsync;
   o.limits.idle_timeout = 1'000'000;
   o.limits.max_age = 10'000'000;

@@ -219,4 +219,12 @@ BOOST_AUTO_TEST_CASE(url_origin_reads_scheme_host_and_port_strictly) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(cookie_names_carry_host_or_secure_prefixes_only_when_secure) {
+  BOOST_TEST(prefixed_cookie_name("kinde_fcgi_session", false, "/") == "kinde_fcgi_session");
+  BOOST_TEST(prefixed_cookie_name("kinde_fcgi_session", false, "/app") == "kinde_fcgi_session");
+  BOOST_TEST(prefixed_cookie_name("kinde_fcgi_session", true, "/") == "__Host-kinde_fcgi_session");
+  BOOST_TEST(prefixed_cookie_name("kinde_fcgi_session", true, "/app") == "__Secure-kinde_fcgi_session");
+  BOOST_TEST(prefixed_cookie_name("kinde_fcgi_auth_0a1b", true, "/app/") == "__Secure-kinde_fcgi_auth_0a1b");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
