@@ -754,7 +754,7 @@ BOOST_AUTO_TEST_CASE(a_failed_revocation_still_signs_out) {
   BOOST_TEST(r.status == 303);
   BOOST_TEST(t.oidc.revoked.size() == 1u);
   BOOST_TEST(!t.stored(id).has_value());
-  BOOST_TEST(contains(set_cookie(r, t.config.cookie_name), "Max-Age=0"));
+  BOOST_TEST(contains(set_cookie(r, t.session_cookie_name()), "Max-Age=0"));
   BOOST_TEST(r.header("Location").rfind("https://idp.example/logout?", 0) == 0u);
 }
 

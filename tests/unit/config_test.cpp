@@ -234,7 +234,6 @@ BOOST_AUTO_TEST_CASE(trusted_hosts_are_host_names_separated_by_spaces_or_commas)
     BOOST_TEST_CONTEXT(bad) {
       BOOST_REQUIRE(!r);
       BOOST_TEST(contains(r.error().detail, "KINDE_TRUSTED_HOSTS"));
-      }
     }
   }
 }
