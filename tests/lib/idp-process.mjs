@@ -10,9 +10,9 @@ const STDERR_KEEP = 64 * 1024;
 
 // startIdp(env, {timeoutMs}) -> {issuer, port, pid, stderr(), stop()}.
 // env is merged over process.env (IDP_PORT defaults to 0 = a free port).
-// Rejects when the ready line does not come within timeoutMs (default 20 s)
+// Rejects when the ready line does not come within timeoutMs (default 60 s: a loaded 2-core machine has needed more than 20 s)
 // or the process exits first; the error includes the process's stderr.
-export function startIdp(env = {}, { timeoutMs = 20000 } = {}) {
+export function startIdp(env = {}, { timeoutMs = 60000 } = {}) {
   const child = spawn(process.execPath, [SERVER], {
     env: { ...process.env, IDP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
