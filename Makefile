@@ -105,7 +105,7 @@ $(BUILD)/check_sessions: $(BUILD)/tests/soak/check_sessions.o $(BUILD)/libkinde.
 # make interop (never part of make test): installs glewlwyd and LemonLDAP::NG from Debian
 # (scripts/interop-deps.sh), sets up a private instance of each under build/interop/, and runs the
 # browser flow of the e2e tests against each (tests/interop/run.mjs). Prints a provider x step table
-# and exits non-zero when a step failed. INTEROP_PROVIDERS=glewlwyd,lemonldap,lemonldap-noslash picks.
+# and exits non-zero when a step failed. INTEROP_PROVIDERS=glewlwyd,lemonldap picks.
 interop: deps
 	@bash scripts/interop-deps.sh
 	@$(MAKE) --no-print-directory all

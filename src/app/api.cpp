@@ -134,8 +134,11 @@ Response handle_me(App&, Ctx& ctx) {
     // A machine (client_credentials) token: no ID token, no user; its subject is the client.
     out["type"] = "machine";
     out["sub"] = id.access_claims.value("sub", nlohmann::json());
-    auto azp = id.access_claims.find("azp");
-    out["client_id"] = azp != id.access_claims.end() && azp->is_string() ? *azp : out["sub"];
+    // The client: Kinde names it in azp, RFC 9068 2.2 in client_id (glewlwyd, LemonLDAP); only a token naming
+    // neither falls back to sub (an M2M token's subject is its client), so a user's token never shows the user as one.
+    out["client_id"] = out["sub"];
+    for (const char* name : {"client_id", "azp"})
+      if (auto it = id.access_claims.find(name); it != id.access_claims.end() && it->is_string()) out["client_id"] = *it;
   } else {
     out["type"] = "user";
     // The session's user record is what sign-in stored (ID token + profile); the ID token decides when present.

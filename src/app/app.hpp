@@ -132,9 +132,11 @@ std::optional<std::string> parse_python_int(std::string_view text);
 nlohmann::json user_from_id_claims(const nlohmann::json& claims,
                                    const nlohmann::json& previous = nlohmann::json::object());
 
-// Builds the user's display values: full name, initials (UTF-8 aware), picture.
+// Builds the user's display values: full name (given + family, else name, else email, else the subject id: never
+// blank), initials (UTF-8 aware) from the same, picture.
 nlohmann::json user_view(const nlohmann::json& user);
-// Initials from given and family name: first UTF-8 character of each, upper-cased when ASCII.
-std::string initials(const std::string& given, const std::string& family, const std::string& email);
+// Initials from given and family name: first UTF-8 character of each, upper-cased when ASCII; without
+// either, the first character of `fallback` (the shown name: name, email or subject); "?" when all are empty.
+std::string initials(const std::string& given, const std::string& family, const std::string& fallback);
 
 }  // namespace kinde

@@ -9,6 +9,7 @@
 
 #include "app/app.hpp"
 #include "jose/base64url.hpp"
+#include "jose/jws.hpp"
 #include "oidc/authorize.hpp"
 #include "oidc/token_checks.hpp"
 #include "session/sealed.hpp"
@@ -196,6 +197,37 @@ std::string provider_error_message(const std::string& code) {
   return "The sign-in provider could not complete the sign-in.";
 }
 
+// True when the ID token names the user: name, given_name, family_name or email (a non-empty string).
+bool has_profile_claims(const nlohmann::json& claims) {
+  for (const char* k : {"name", "given_name", "family_name", "email"})
+    if (auto it = claims.find(k); it != claims.end() && it->is_string() && !it->get_ref<const std::string&>().empty())
+      return true;
+  return false;
+}
+
+// The user record with UserInfo's claims (OpenID Connect Core 5.3) when the ID token names nobody and the provider
+// lists a userinfo_endpoint (LemonLDAP by default, Google for some scopes); called once per sign-in. A failure only
+// leaves the record as it was: the sign-in itself is verified.
+nlohmann::json with_userinfo(OidcClient& oidc, const nlohmann::json& id_claims, const std::string& access_token,
+                             nlohmann::json user) {
+  if (has_profile_claims(id_claims)) return user;
+  auto meta = oidc.metadata();
+  if (!meta || meta->userinfo_endpoint.empty()) return user;
+  auto info = oidc.userinfo(access_token);
+  if (!info) {
+    log_warn("userinfo not used: " + info.error().code + ": " + info.error().detail);
+    return user;
+  }
+  // Core 5.3.4: a UserInfo answer about another subject must not be used (a token substitution).
+  const auto sub = info->find("sub");
+  const auto id_sub = id_claims.find("sub");
+  if (sub == info->end() || id_sub == id_claims.end() || *sub != *id_sub) {
+    log_warn("userinfo not used: its sub is not the ID token's (OpenID Connect Core 5.3.4)");
+    return user;
+  }
+  return user_from_id_claims(*info, user);
+}
+
 Response sign_in_again(App& app, const Request& req, int status, const std::string& title, const std::string& msg) {
   return app.page(req, status, "error", {{"status", status}, {"title", title}, {"message", msg}, {"retry", true}});
 }
@@ -301,13 +333,22 @@ Response handle_callback(App& app, Ctx& ctx) {
     return app.error_page(req, 401, "Sign-in failed", "The identity token could not be verified (" +
                                                           claims.error().code + ").");
   }
-  auto access = p.oidc->verify_access_token(tokens->access_token, ctx.now);
-  if (!access) log_debug("access token not verifiable as a JWT: " + access.error().code);
+  // An opaque access token is not introspected for a session: its identity is the ID token's (and UserInfo's).
+  auto access = looks_like_jwt(tokens->access_token) ? p.oidc->verify_access_token(tokens->access_token, ctx.now)
+                                                     : Result<nlohmann::json>(make_error("token_opaque", "not a JWT"));
+  if (!access) log_debug("access token claims not used: " + access.error().code);
+  if (tokens->refresh_token.empty()) {
+    static std::atomic<bool> said{false};
+    log_once(said, LogLevel::info,
+             "the provider gave no refresh token (KINDE_SCOPES '" + cfg.scopes + "'; Kinde's scope for one is offline, "
+             "most providers' offline_access): sessions keep the ID token's identity until they expire, but the access "
+             "token's claims stop counting when it does (kinde.fcgi --check-config lists the scopes the provider knows)");
+  }
 
   Session s;
   s.id = p.random->token();  // a new id at every sign-in: no fixation
   s.created = s.last_used = ctx.now;
-  s.data["user"] = user_from_id_claims(*claims);
+  s.data["user"] = with_userinfo(*p.oidc, *claims, tokens->access_token, user_from_id_claims(*claims));
   s.data["tokens"] = {{"access_token", tokens->access_token}, {"id_token", tokens->id_token},
                       {"refresh_token", tokens->refresh_token}, {"expires_at", tokens->expires_at}};
   s.data["id_claims"] = *claims;
@@ -352,14 +393,25 @@ Response handle_logout(App& app, Ctx& ctx) {
   ctx.set_cookies.push_back(app.session_cookie(req, "", true));
   if (!p.oidc) return redirect_response(app.url(req, "/"), 303);
   ProviderMetadata meta;
-  if (auto m = p.oidc->metadata()) meta = *m;  // without discovery, fall back to Kinde's /logout
+  if (auto m = p.oidc->metadata()) meta = *m;  // without discovery: Kinde's /logout, the configured one, or none
   if (!refresh_token.empty() && !meta.revocation_endpoint.empty()) {
     // RFC 7009: the refresh token must not outlive the sign-out. The session is already gone, so a failure
     // (or a timeout, a few seconds at most) is logged and the sign-out goes on.
     if (auto revoked = p.oidc->revoke_refresh_token(refresh_token); !revoked)
       log_warn("refresh token not revoked at sign-out: " + revoked.error().code + ": " + revoked.error().detail);
   }
-  return redirect_response(build_logout_url(meta, cfg.issuer, cfg.client_id, app.home_url(req), id_token), 303);
+  const std::string endpoint = provider_logout_endpoint(meta, cfg.issuer, cfg.end_session_endpoint);
+  if (endpoint.empty()) {
+    static std::atomic<bool> said{false};
+    log_once(said, LogLevel::info,
+             "the provider lists no end_session_endpoint (and KINDE_END_SESSION_ENDPOINT is unset): sign-out ends "
+             "the app's session only and returns to " + app.home_url(req));
+    return redirect_response(app.home_url(req), 303);
+  }
+  // The state is not checked on return: KINDE_LOGOUT_URL may be any page, not a route of the app, and nothing
+  // rides on it (the session is already gone). It is sent because some providers return only with one.
+  return redirect_response(build_logout_url(endpoint, cfg.client_id, app.home_url(req), id_token, p.random->token()),
+                           303);
 }
 
 }  // namespace kinde

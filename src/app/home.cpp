@@ -33,10 +33,10 @@ std::string trim_ws(const std::string& s) {
 
 }  // namespace
 
-std::string initials(const std::string& given, const std::string& family, const std::string& email) {
+std::string initials(const std::string& given, const std::string& family, const std::string& fallback) {
   // The Django tutorial crashes on a missing family name; we use what there is.
   std::string out = first_char(trim_ws(given)) + first_char(trim_ws(family));
-  if (out.empty()) out = first_char(trim_ws(email));
+  if (out.empty()) out = first_char(trim_ws(fallback));
   if (out.empty()) out = "?";
   return out;
 }
@@ -48,10 +48,11 @@ nlohmann::json user_view(const nlohmann::json& user) {
   };
   std::string given = str("given_name"), family = str("family_name"), email = str("email");
   std::string full = trim_ws(given + " " + family);
-  if (full.empty()) full = str("name");
+  if (full.empty()) full = trim_ws(str("name"));
   if (full.empty()) full = email;
-  nlohmann::json v = {{"id", str("id")},         {"given_name", given}, {"family_name", family},
-                      {"full_name", full},       {"email", email},      {"initials", initials(given, family, email)}};
+  if (full.empty()) full = str("id");  // never a blank "signed in as": the subject is all some providers give
+  nlohmann::json v = {{"id", str("id")},   {"given_name", given}, {"family_name", family},
+                      {"full_name", full}, {"email", email},      {"initials", initials(given, family, full)}};
   std::string picture = str("picture");
   // Only https pictures (or loopback http for the test provider) go into an <img>: CSP allows https: only.
   if (picture.rfind("https://", 0) == 0) v["picture"] = picture;

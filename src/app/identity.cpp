@@ -1,5 +1,6 @@
 // Who is calling: the session cookie (with token refresh) or an Authorization: Bearer token.
 #include "app/app.hpp"
+#include "jose/jws.hpp"
 #include "util/log.hpp"
 
 namespace kinde {
@@ -17,12 +18,27 @@ nlohmann::json take_member(Session& s, const char* key) {
   return std::move(*it);
 }
 
-Identity identity_from_session(Session& s) {
+// True when the session's access token has expired and nothing can renew it (no refresh token).
+bool access_token_lapsed(const Session& s, std::int64_t now) {
+  auto t = s.data.find("tokens");
+  if (t == s.data.end() || !t->is_object()) return false;
+  const std::int64_t exp = t->value("expires_at", std::int64_t{0});
+  return exp != 0 && exp <= now && t->value("refresh_token", std::string()).empty();
+}
+
+Identity identity_from_session(Session& s, std::int64_t now) {
   Identity id;
   id.session_id = s.id;
   id.user = take_member(s, "user");
   id.access_claims = take_member(s, "access_claims");
   id.id_claims = take_member(s, "id_claims");
+  // Without a refresh token the session lives on with the ID token's identity until its own lifetime ends, but
+  // what the access token granted (permissions, organisation, feature flags, roles) stops counting when it expires:
+  // the provider might no longer grant it, and nothing here can ask.
+  if (access_token_lapsed(s, now) && !id.access_claims.empty()) {
+    log_debug("session's access token expired without a refresh token: its claims no longer count");
+    id.access_claims = nlohmann::json::object();
+  }
   return id;
 }
 
@@ -81,7 +97,9 @@ bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int64_t
   tokens["expires_at"] = fresh->expires_at;
   // Kinde rotates refresh tokens on every use: keep the new one, or the next refresh fails.
   if (!fresh->refresh_token.empty()) tokens["refresh_token"] = fresh->refresh_token;
-  auto access = oidc.verify_access_token(fresh->access_token, now);
+  auto access = looks_like_jwt(fresh->access_token)
+                    ? oidc.verify_access_token(fresh->access_token, now)
+                    : Result<nlohmann::json>(make_error("token_opaque", "not a JWT"));  // see handle_callback
   if (access) {
     s.data["access_claims"] = *access;
   } else if (access.error().code != "jwks_failed" && access.error().code != "discovery_failed") {
@@ -179,7 +197,7 @@ std::optional<Session> App::load_session(Ctx& ctx) {
     }
     s = std::move(*updated);
   }
-  ctx.identity = identity_from_session(*s);
+  ctx.identity = identity_from_session(*s, ctx.now);
   return s;
 }
 

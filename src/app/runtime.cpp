@@ -1,5 +1,7 @@
 #include "app/runtime.hpp"
 
+#include <algorithm>
+
 #include "session/file_store.hpp"
 #include "session/redis_store.hpp"
 #include "util/log.hpp"
@@ -76,6 +78,34 @@ Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
   return rt;
 }
 
+std::string refresh_scope_report(const std::vector<std::string>& supported, const std::string& requested) {
+  auto has = [](const std::vector<std::string>& list, const std::string& s) {
+    return std::find(list.begin(), list.end(), s) != list.end();
+  };
+  std::vector<std::string> asked;
+  for (std::size_t i = 0; i < requested.size();) {
+    std::size_t end = requested.find(' ', i);
+    if (end == std::string::npos) end = requested.size();
+    if (end > i) asked.push_back(requested.substr(i, end - i));
+    i = end + 1;
+  }
+  std::vector<std::string> listed;
+  for (const char* s : {"offline", "offline_access"})
+    if (has(supported, s)) listed.emplace_back(s);
+  const bool asks = has(asked, "offline") || has(asked, "offline_access");
+  if (supported.empty())
+    return std::string("refresh tokens: the provider does not list scopes_supported; KINDE_SCOPES ") +
+           (asks ? "asks for one" : "asks for neither offline nor offline_access");
+  if (listed.empty())
+    return "refresh tokens: the provider lists neither offline nor offline_access in scopes_supported";
+  std::string names = listed[0] + (listed.size() > 1 ? " and " + listed[1] : "");
+  bool asks_listed = false;
+  for (const auto& s : listed) asks_listed = asks_listed || has(asked, s);
+  if (asks_listed) return "refresh tokens: the provider lists " + names + ", and KINDE_SCOPES asks for it";
+  return "refresh tokens: the provider lists " + names + " but KINDE_SCOPES ('" + requested +
+         "') does not ask for it: sessions may get no refresh token";
+}
+
 int check_config(const Config& config, std::string& out) {
   int status = 0;
   auto line = [&](bool ok, const std::string& what) {
@@ -118,12 +148,15 @@ int check_config(const Config& config, std::string& out) {
   SystemClock clock;
   ProviderClient oidc(config, http, clock, "");
   auto meta = oidc.metadata();
-  line(bool(meta), meta ? "discovery: issuer matches, authorization endpoint " + meta->authorization_endpoint
-                        : "discovery (" + config.issuer + "/.well-known/openid-configuration): " + meta.error().detail);
+  // The same checks sign-in makes: the document's issuer is exactly KINDE_ISSUER_URL, and tokens must carry it as iss.
+  line(bool(meta), meta ? "discovery: issuer is exactly '" + meta->issuer + "' (tokens must carry this iss), "
+                              "authorization endpoint " + meta->authorization_endpoint
+                        : "discovery (" + ProviderClient::discovery_url(config.issuer) + "): " + meta.error().detail);
   if (meta) {
     auto probe = oidc.verify_id_token("x.y.z", "", clock.now());  // loads the JWKS; the token itself fails
     bool jwks_ok = !probe && probe.error().code.rfind("jwks", 0) != 0 && probe.error().code != "http_status";
     line(jwks_ok, jwks_ok ? "JWKS reachable at " + meta->jwks_uri : "JWKS: " + probe.error().detail);
+    line(true, refresh_scope_report(meta->scopes_supported, config.scopes));
   }
   out += status == 0 ? "configuration OK\n" : "configuration has problems (see FAIL lines)\n";
   return status;

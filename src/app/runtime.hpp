@@ -46,6 +46,11 @@ Result<std::unique_ptr<SessionStore>> open_session_store(const Config& config, c
 // Builds every part from a loaded config. Errors say, in plain words, which part failed and why.
 Result<std::unique_ptr<Runtime>> build_runtime(Config config);
 
+// --check-config's line on refresh tokens: which of offline (Kinde) and offline_access (OpenID Connect Core 11)
+// the provider lists in scopes_supported, and whether KINDE_SCOPES asks for a listed one. Information, never a
+// failure: a provider may give refresh tokens for a scope it does not list.
+std::string refresh_scope_report(const std::vector<std::string>& scopes_supported, const std::string& requested);
+
 // Runs the --check-config checks, printing one line per check to out; returns the exit status.
 int check_config(const Config& config, std::string& out);
 

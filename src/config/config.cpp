@@ -53,6 +53,12 @@ bool parse_seconds(const std::string& v, std::int64_t& out) {
 
 }  // namespace
 
+std::string issuer_base(const std::string& issuer) {
+  std::string base = issuer;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base;
+}
+
 bool is_loopback_http(std::string_view url) {
   for (std::string_view host : {"http://127.0.0.1", "http://localhost", "http://[::1]"}) {
     if (url.substr(0, host.size()) == host) {
@@ -160,8 +166,9 @@ Result<Config> load_config(const std::string& path, bool explicit_path, const En
   std::string project = c.config_path.empty() ? std::string(".") : base + "/..";
 
   if (auto v = get({"KINDE_ISSUER_URL", "KINDE_HOST", "KINDE_DOMAIN"})) {
+    // Kept exactly as given: tokens and discovery must name this very string (OpenID Connect Discovery 4.3);
+    // a trailing slash is dropped only to build URLs under it (issuer_base).
     c.issuer = *v;
-    while (!c.issuer.empty() && c.issuer.back() == '/') c.issuer.pop_back();
     if (c.issuer.rfind("https://", 0) != 0 && !is_loopback_http(c.issuer))
       problems.push_back("KINDE_ISSUER_URL must start with https:// (http only for 127.0.0.1/localhost), got '" +
                          c.issuer + "'");
@@ -180,6 +187,12 @@ Result<Config> load_config(const std::string& path, bool explicit_path, const En
     problems.push_back("KINDE_CALLBACK_URL is missing (e.g. https://example.com/callback, registered at Kinde)");
   }
   if (auto v = get({"KINDE_LOGOUT_URL", "LOGOUT_REDIRECT_URL", "KINDE_POST_LOGOUT_REDIRECT_URL"})) c.logout_url = *v;
+  if (auto v = get({"KINDE_END_SESSION_ENDPOINT"})) {
+    c.end_session_endpoint = *v;
+    if (c.end_session_endpoint.rfind("https://", 0) != 0 && !is_loopback_http(c.end_session_endpoint))
+      problems.push_back("KINDE_END_SESSION_ENDPOINT must start with https:// (http only for 127.0.0.1/localhost), got '" +
+                         *v + "'");
+  }
   if (auto v = get({"KINDE_SCOPES", "KINDE_SCOPE"})) c.scopes = *v;
   if (auto v = get({"KINDE_AUDIENCE"})) c.audience = *v;
   if (auto v = get({"KINDE_ORG_CODE"})) c.org_code = *v;

@@ -13,11 +13,14 @@
 namespace kinde {
 
 struct Config {
-  std::string issuer;          // KINDE_ISSUER_URL (no trailing slash)
+  std::string issuer;          // KINDE_ISSUER_URL, exactly as given (a trailing slash is kept)
   std::string client_id;
   std::string client_secret;
   std::string callback_url;    // KINDE_CALLBACK_URL
   std::string logout_url;      // KINDE_LOGOUT_URL ("" = the app's home, built per request)
+  // KINDE_END_SESSION_ENDPOINT: the provider's sign-out URL when discovery lists no end_session_endpoint
+  // ("" = Kinde's <issuer>/logout on a *.kinde.com issuer, else no provider sign-out).
+  std::string end_session_endpoint;
   std::string scopes = "openid profile email offline";
   std::string audience;
   std::string org_code;
@@ -60,6 +63,9 @@ std::string default_config_path(const EnvGetter& env, const std::string& argv0);
 
 // The family of sign-in cookie names (kinde_fcgi_auth_<tag>); KINDE_COOKIE_NAME may not start with it.
 inline constexpr const char* kSignInCookieFamily = "kinde_fcgi_auth_";
+
+// The issuer without trailing slashes, to build URLs under it ("<base>/.well-known/openid-configuration").
+std::string issuer_base(const std::string& issuer);
 
 // True for http://127.0.0.1, ::1 or localhost (http allowed only there).
 bool is_loopback_http(std::string_view url);

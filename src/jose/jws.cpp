@@ -118,6 +118,12 @@ bool alg_fits_key(std::string_view alg, std::string_view kty, std::string_view c
   return info && labels_fit(*info, kty, crv);
 }
 
+bool looks_like_jwt(std::string_view token) {
+  std::size_t dots = 0;
+  for (char c : token) dots += c == '.' ? 1 : 0;
+  return dots == 2;
+}
+
 Result<Jws> parse_jws(std::string_view compact) {
   if (compact.empty()) return malformed("empty token");
   if (compact.size() > kMaxJwsSize)

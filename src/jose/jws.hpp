@@ -25,6 +25,9 @@ struct Jws {  // NOLINT(bugprone-exception-escape)
   std::string alg, kid, signing_input, signature;
 };
 
+// True when a token has the shape of a compact JWS (exactly two dots). Anything else is an opaque token (a
+// reference the provider resolves: LemonLDAP's and Google's access tokens), checked by introspection if at all.
+bool looks_like_jwt(std::string_view token);
 // Compact JWS: exactly three base64url parts, header and payload JSON objects, total size <= 16 KiB,
 // "crit" header rejected. Errors: "jwt_malformed" (with a detail saying which part).
 Result<Jws> parse_jws(std::string_view compact);

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,7 +19,8 @@ struct ProviderMetadata {
   std::string end_session_endpoint;  // "" when the provider has none (then issuer + "/logout")
   std::string userinfo_endpoint;
   std::string revocation_endpoint;     // RFC 7009; "" when the provider lists none
-  std::string introspection_endpoint;  // RFC 7662; "" when the provider lists none (not called today)
+  std::string introspection_endpoint;  // RFC 7662; "" when the provider lists none
+  std::vector<std::string> scopes_supported;  // as listed (empty when not listed)
 };
 
 struct TokenSet {
@@ -46,9 +48,16 @@ class OidcClient {
   // OpenID claim checks). An empty nonce skips the nonce check (refreshed ID tokens). Returns the claims.
   virtual Result<nlohmann::json> verify_id_token(const std::string& token, const std::string& nonce,
                                                  std::int64_t now) = 0;
-  // Verifies a JWT bearer access token: signature, then check_access_token_claims (oidc/token_checks.hpp: iss,
-  // exp/nbf, never an ID token, aud contains KINDE_AUDIENCE or, without it, azp/client_id is KINDE_CLIENT_ID).
+  // Verifies a bearer access token. A JWT (looks_like_jwt): signature, then check_access_token_claims
+  // (oidc/token_checks.hpp: iss, exp/nbf, never an ID token, aud contains KINDE_AUDIENCE or, without it,
+  // azp/client_id is KINDE_CLIENT_ID). An opaque token: RFC 7662 introspection when discovery lists an
+  // introspection_endpoint ("token_opaque" otherwise), then "token_inactive" unless active, then the same claim
+  // checks on the answer. Returns the claims.
   virtual Result<nlohmann::json> verify_access_token(const std::string& token, std::int64_t now) = 0;
+  // OpenID Connect Core 5.3: the UserInfo endpoint's claims for this access token (a JSON object with a string
+  // sub). Errors: "userinfo_unsupported" (no userinfo_endpoint listed), "userinfo_failed", and metadata()'s.
+  // The caller compares sub with the ID token's (Core 5.3.4).
+  virtual Result<nlohmann::json> userinfo(const std::string& access_token) = 0;
   // RFC 7009: revokes a refresh token at the discovery document's revocation_endpoint, with the same client
   // authentication as the token endpoint, waiting a few seconds at most. Errors: "revocation_unsupported" (no
   // endpoint listed), "revocation_failed" (network, timeout or an HTTP error; the detail never holds the token),

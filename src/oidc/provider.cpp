@@ -25,6 +25,7 @@ constexpr std::int64_t kDiscoveryTtl = 24 * 3600;  // discovery rarely changes
 constexpr std::int64_t kJwksTtl = 3600;            // keys: re-read hourly, and on an unknown kid
 constexpr std::int64_t kJwksForceInterval = 60;    // an unknown kid re-fetches at most once a minute
 constexpr std::int64_t kLeeway = 60;
+constexpr std::int64_t kIntrospectionTtl = 60;  // an introspection answer is reused this long at most
 
 std::string str_field(const nlohmann::json& j, const char* k) {
   auto it = j.find(k);
@@ -139,6 +140,10 @@ class CacheLock {
 ProviderClient::ProviderClient(const Config& config, HttpTransport& http, const Clock& clock, std::string cache_file)
     : config_(config), http_(http), clock_(clock), cache_file_(std::move(cache_file)) {}
 
+std::string ProviderClient::discovery_url(const std::string& issuer) {
+  return issuer_base(issuer) + "/.well-known/openid-configuration";
+}
+
 Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text, const std::string& expected,
                                                          const std::vector<std::string>& trusted_hosts) {
   auto j = nlohmann::json::parse(text, nullptr, false);
@@ -152,12 +157,18 @@ Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text
   m.userinfo_endpoint = str_field(j, "userinfo_endpoint");
   m.revocation_endpoint = str_field(j, "revocation_endpoint");
   m.introspection_endpoint = str_field(j, "introspection_endpoint");
-  std::string iss = m.issuer;
-  while (!iss.empty() && iss.back() == '/') iss.pop_back();
-  // OpenID Connect Discovery 4.3: the issuer in the document must be the one we asked.
-  if (iss != expected)
+  if (auto it = j.find("scopes_supported"); it != j.end() && it->is_array())
+    for (const auto& sc : *it)
+      if (sc.is_string()) m.scopes_supported.push_back(sc.get<std::string>());
+  // OpenID Connect Discovery 4.3: the issuer in the document must be exactly the one we asked (a trailing slash
+  // included): every token's iss is compared with the same string, so a near match here would refuse every sign-in.
+  if (m.issuer != expected) {
+    const bool slash_only = issuer_base(m.issuer) == issuer_base(expected);
     return make_error("discovery_issuer_mismatch",
-                      "discovery issuer is '" + m.issuer + "' but KINDE_ISSUER_URL is '" + expected + "'");
+                      "discovery issuer is '" + m.issuer + "' but KINDE_ISSUER_URL is '" + expected + "'" +
+                          (slash_only ? "; set KINDE_ISSUER_URL to exactly '" + m.issuer + "' (the trailing slash counts)"
+                                      : ""));
+  }
   if (m.authorization_endpoint.empty() || m.token_endpoint.empty() || m.jwks_uri.empty())
     return make_error("discovery_failed", "discovery document lacks authorization_endpoint, token_endpoint or jwks_uri");
   // The document came over TLS from the issuer, yet a compromised or misconfigured one must still not send the
@@ -307,7 +318,7 @@ Result<ProviderMetadata> ProviderClient::metadata() {
   load_disk_cache();
   std::int64_t now = clock_.now();
   if (meta_ && now - discovery_at_ < kDiscoveryTtl) return *meta_;
-  auto body = fetch(config_.issuer + "/.well-known/openid-configuration");
+  auto body = fetch(discovery_url(config_.issuer));
   if (!body) {
     // A stale document beats no sign-in while the provider is briefly unreachable.
     if (meta_) {
@@ -480,6 +491,7 @@ Result<nlohmann::json> ProviderClient::verify_access_token(const std::string& to
   e.client_id = config_.client_id;
   e.now = now;
   e.leeway = kLeeway;
+  if (!looks_like_jwt(token)) return verify_opaque_access_token(token, e);
   if (auto hit = token_cache_.find(token); hit != token_cache_.end()) {
     if (auto r = load_jwks(false); !r) return r.error();
     if (hit->second.keys_generation == keys_generation_) {
@@ -511,6 +523,83 @@ Result<nlohmann::json> ProviderClient::verify_access_token(const std::string& to
   if (token_cache_.emplace(token, VerifiedToken{jws->header, jws->payload, keys_generation_}).second)
     token_order_.push_back(token);
   return std::move(jws->payload);
+}
+
+Result<nlohmann::json> ProviderClient::userinfo(const std::string& access_token) {
+  auto m = metadata();
+  if (!m) return m.error();
+  if (m->userinfo_endpoint.empty())
+    return make_error("userinfo_unsupported", "the discovery document lists no userinfo_endpoint");
+  HttpRequest req;
+  req.url = m->userinfo_endpoint;
+  req.connect_timeout_ms = config_.http_connect_timeout_ms;
+  req.total_timeout_ms = config_.http_timeout_ms;
+  req.headers.emplace_back("Accept", "application/json");
+  req.headers.emplace_back("Authorization", "Bearer " + access_token);  // RFC 6750 2.1
+  auto res = http_.perform(req);
+  if (!res) return make_error("userinfo_failed", res.error().code + ": " + res.error().detail);
+  if (res->status != 200)
+    return make_error("userinfo_failed", "the userinfo endpoint answered HTTP " + std::to_string(res->status));
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  // Core 5.3.2: JSON, or a signed/encrypted JWT when the client registered for one (this app never does).
+  if (!j.is_object()) return make_error("userinfo_failed", "the userinfo answer is not a JSON object");
+  if (str_field(j, "sub").empty()) return make_error("userinfo_failed", "the userinfo answer has no sub");
+  return j;
+}
+
+// RFC 7662 2.1: the token, a hint, and the token endpoint's client authentication (2.1: the endpoint must
+// authenticate its callers; here the same way as the token endpoint). The detail of an error never holds the token.
+Result<nlohmann::json> ProviderClient::introspect(const std::string& token) {
+  auto m = metadata();
+  if (!m) return m.error();
+  if (m->introspection_endpoint.empty())
+    return make_error("token_opaque", "the bearer token is not a JWT and the provider lists no introspection_endpoint");
+  auto res = http_.perform(client_post(m->introspection_endpoint, {{"token", token}, {"token_type_hint", "access_token"}}));
+  if (!res) return make_error("introspection_failed", res.error().code + ": " + res.error().detail);
+  if (res->status != 200)
+    return make_error("introspection_failed", "the introspection endpoint answered HTTP " + std::to_string(res->status));
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  if (!j.is_object() || !j.contains("active"))
+    return make_error("introspection_failed", "the introspection answer is not a JSON object with active");
+  return j;
+}
+
+// An opaque bearer token: introspected, the answer kept per process for kIntrospectionTtl seconds at most and never
+// past the token's exp (a revoked token stops counting within a minute), at most kTokenCacheSize answers. Then
+// the rule JWTs meet (check_access_token_claims) on the answer's claims.
+Result<nlohmann::json> ProviderClient::verify_opaque_access_token(const std::string& token,
+                                                                  const AccessTokenExpectations& e) {
+  nlohmann::json answer;
+  if (auto hit = introspection_cache_.find(token); hit != introspection_cache_.end() && hit->second.until > e.now) {
+    answer = hit->second.answer;
+  } else {
+    auto fresh = introspect(token);
+    if (!fresh) return fresh.error();
+    answer = std::move(*fresh);
+    std::int64_t until = e.now + kIntrospectionTtl;
+    if (auto exp = answer.find("exp"); exp != answer.end() && exp->is_number_integer())
+      until = std::min(until, exp->get<std::int64_t>());
+    if (introspection_cache_.size() >= kTokenCacheSize) introspection_cache_.clear();  // simple bound
+    introspection_cache_[token] = Introspected{answer, until};
+  }
+  // RFC 7662 2.2: only active (JSON true) counts; the answer's other members describe the token.
+  if (auto active = answer.find("active"); active == answer.end() || *active != true)
+    return make_error("token_inactive", "the provider's introspection says the token is not active");
+  // A refresh token is never a bearer credential (Keycloak says "Refresh", others "refresh_token").
+  std::string type = str_field(answer, "token_type");
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (type.find("refresh") != std::string::npos)
+    return make_error("token_inactive", "introspection describes a refresh token, not an access token");
+  nlohmann::json claims = answer;
+  claims.erase("active");
+  // iss and exp are optional in an introspection answer (2.2); it came from the issuer's own endpoint, and the
+  // token is active now, so the issuer and the cache's horizon stand in for them.
+  if (!claims.contains("iss")) claims["iss"] = e.issuer;
+  if (!claims.contains("exp")) claims["exp"] = e.now + kIntrospectionTtl;
+  // Introspection answers only for access tokens: an ID token never gets here, so the header is the typed one.
+  static const nlohmann::json kAccessTokenHeader = {{"typ", "at+jwt"}};
+  if (auto r = check_access_token_claims(kAccessTokenHeader, claims, e); !r) return r.error();
+  return claims;
 }
 
 }  // namespace kinde

@@ -11,6 +11,7 @@
 #include "jose/jwk.hpp"
 #include "jose/jws.hpp"
 #include "oidc/client.hpp"
+#include "oidc/token_checks.hpp"
 #include "util/clock.hpp"
 
 namespace kinde {
@@ -30,6 +31,7 @@ class ProviderClient : public OidcClient {
   // re-verified (see token_cache_), but its claims (exp, nbf, iss, aud) are checked every call.
   Result<nlohmann::json> verify_access_token(const std::string& token, std::int64_t now) override;
   Result<void> revoke_refresh_token(const std::string& refresh_token) override;
+  Result<nlohmann::json> userinfo(const std::string& access_token) override;
 
   // Longest wait for the revocation endpoint (ms): logout must not hang on it.
   static constexpr long kRevocationTimeoutMs = 2000;
@@ -39,7 +41,9 @@ class ProviderClient : public OidcClient {
   // How many verified access tokens are cached right now (for tests).
   std::size_t cached_token_count() const { return token_cache_.size(); }
 
-  // Parses a discovery document: its issuer must be the configured one (OIDC Discovery 4.3, else
+  // <issuer without trailing slashes>/.well-known/openid-configuration (OIDC Discovery 4).
+  static std::string discovery_url(const std::string& issuer);
+  // Parses a discovery document: its issuer must be exactly the configured one (OIDC Discovery 4.3, else
   // "discovery_issuer_mismatch"), and its endpoints safe to call. Every endpoint (members named *_endpoint,
   // jwks_uri, check_session_iframe, mtls_endpoint_aliases) must be an https URL ("discovery_insecure_endpoint";
   // http only when the issuer and the endpoint are both http on loopback; "discovery_bad_endpoint" when not a
@@ -58,6 +62,9 @@ class ProviderClient : public OidcClient {
   Result<std::string> fetch(const std::string& url);
   // A form POST to an endpoint that authenticates the client (token, revocation): KINDE_TOKEN_AUTH's method.
   HttpRequest client_post(const std::string& url, std::vector<std::pair<std::string, std::string>> form) const;
+  // RFC 7662 introspection of an opaque token (the raw answer) and the check of its answer (see verify_access_token).
+  Result<nlohmann::json> introspect(const std::string& token);
+  Result<nlohmann::json> verify_opaque_access_token(const std::string& token, const AccessTokenExpectations& e);
   Result<TokenSet> token_request(std::vector<std::pair<std::string, std::string>> form);
   Result<void> load_jwks(bool force);
   Result<void> force_jwks_fetch(std::int64_t now);
@@ -88,6 +95,12 @@ class ProviderClient : public OidcClient {
   };
   std::unordered_map<std::string, VerifiedToken> token_cache_;  // keyed by the whole token text
   std::deque<std::string> token_order_;                         // insertion order, for eviction
+
+  struct Introspected {
+    nlohmann::json answer;  // the introspection endpoint's answer
+    std::int64_t until;     // reused before this time only
+  };
+  std::unordered_map<std::string, Introspected> introspection_cache_;  // keyed by the whole token text
 };
 
 }  // namespace kinde

@@ -1,6 +1,7 @@
 // Logging: one line per event, to a sink chosen by main (FastCGI error stream, or stderr).
 // Never pass a secret (client secret, token, code, session id) to these functions.
 #pragma once
+#include <atomic>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -24,5 +25,10 @@ inline void log_error(std::string_view m) { log(LogLevel::error, m); }
 inline void log_warn(std::string_view m) { log(LogLevel::warn, m); }
 inline void log_info(std::string_view m) { log(LogLevel::info, m); }
 inline void log_debug(std::string_view m) { log(LogLevel::debug, m); }
+// Logs at `level` the first time it is called with `flag` in this process (a condition of the setup, not of one
+// request, that every request would otherwise repeat); later calls write nothing.
+inline void log_once(std::atomic<bool>& flag, LogLevel level, std::string_view m) {
+  if (!flag.exchange(true)) log(level, m);
+}
 
 }  // namespace kinde

@@ -29,17 +29,10 @@ const SCOPES = 'openid profile email offline_access';
 const STEPS = ['setup', 'check-config', 'sign-in', 'api-me', 'items', 'bearer', 'refresh-1', 'refresh-2',
   'sign-out', 'sign-in-again'];
 
-// lemonldap keeps LemonLDAP's default issuer, the portal URL, which ends in "/". lemonldap-noslash
-// is the same instance told an issuer without it: a diagnostic row that shows how the steps behind
-// sign-in fare while the app still mishandles such an issuer.
+// lemonldap keeps LemonLDAP's default issuer, the portal URL, which ends in "/".
 const PROVIDERS = {
   glewlwyd: { setUp: glewlwyd.setUp, login: glewlwydLogin },
   lemonldap: { setUp: lemonldap.setUp, login: lemonldapLogin, logout: lemonldapLogout },
-  'lemonldap-noslash': {
-    setUp: (o) => lemonldap.setUp({ ...o, issuer: `http://127.0.0.1:${o.port}` }),
-    login: lemonldapLogin,
-    logout: lemonldapLogout,
-  },
 };
 
 class StepError extends Error {}
@@ -344,11 +337,18 @@ async function runProvider(name, def) {
         headers: { cookie: (await browser.context.cookies(base)).map((c) => `${c.name}=${c.value}`).join('; ') },
       });
       if (me.status !== 401) problems.push(`/api/me still ${me.status}`);
-      // Signed out at the provider too: a new sign-in shows its login form.
-      await page.goto(`${base}/login`);
-      await page.waitForLoadState('load');
-      if (page.url().startsWith(`${base}/`)) problems.push('the provider signed the user in again without asking (its session was not ended)');
+      // A provider with an end_session_endpoint signed the user out too: a new sign-in shows its login
+      // form. Without one (glewlwyd's default) only the app's session can end, and the app says so.
+      const rpLogout = Boolean((await discovery(provider.issuer)).end_session_endpoint);
+      if (rpLogout) {
+        await page.goto(`${base}/login`);
+        await page.waitForLoadState('load');
+        if (page.url().startsWith(`${base}/`)) problems.push('the provider signed the user in again without asking (its session was not ended)');
+      } else if (!appLines().some((l) => l.includes('lists no end_session_endpoint'))) {
+        problems.push('no end_session_endpoint, yet the app did not say that only its own session ended');
+      }
       if (problems.length) fail(problems.join('; '));
+      return rpLogout ? 'signed out at the provider too' : 'the provider lists no end_session_endpoint: the app\'s session ended';
     });
 
     await step('sign-in-again', async () => {

@@ -320,6 +320,21 @@ BOOST_AUTO_TEST_CASE(me_for_a_machine_token_has_subject_permissions_flags) {
   BOOST_TEST(!contains(r.body, kMachineToken));
 }
 
+BOOST_AUTO_TEST_CASE(me_reads_the_rfc9068_client_id_where_azp_is_absent) {
+  ApiApp t;
+  // A user's RFC 9068 access token (glewlwyd, LemonLDAP): the client in client_id, the user in sub, no azp.
+  t.oidc.access_tokens["user.at.jwt"] = json::parse(
+      R"({"iss":"https://idp.example","sub":"kp_alice","client_id":"client-123","scope":"openid"})");
+  json me = json::parse(t.handle(call("/api/me", "", bearer("user.at.jwt"))).body);
+  BOOST_TEST(me["sub"] == "kp_alice");
+  BOOST_TEST(me["client_id"] == "client-123");
+  // azp (Kinde) decides when both are present; a token naming neither falls back to its subject.
+  t.oidc.access_tokens["both"] = json::parse(R"({"sub":"u","client_id":"c-rfc","azp":"c-azp"})");
+  BOOST_TEST(json::parse(t.handle(call("/api/me", "", bearer("both"))).body)["client_id"] == "c-azp");
+  t.oidc.access_tokens["neither"] = json::parse(R"({"sub":"m2m_only"})");
+  BOOST_TEST(json::parse(t.handle(call("/api/me", "", bearer("neither"))).body)["client_id"] == "m2m_only");
+}
+
 BOOST_AUTO_TEST_CASE(openapi_describes_the_api_routes_and_security) {
   ApiApp t;
   Response r = t.handle(call("/openapi.json"));

@@ -9,6 +9,7 @@
 
 #include "fakes.hpp"
 #include "oidc/authorize.hpp"
+#include "util/log.hpp"
 
 using namespace kinde;
 using namespace kinde::testing;
@@ -55,13 +56,13 @@ std::string cookies_of(const std::vector<Started>& started) {
 
 // Scripts the provider to answer the code exchange with tokens whose ID token carries `nonce`.
 void script_tokens(TestApp& t, const std::string& nonce, const std::string& sub = "kp_user1") {
-  t.oidc.exchange_result.access_token = "at-1";
+  t.oidc.exchange_result.access_token = "at.1.jwt";
   t.oidc.exchange_result.id_token = "idt-1";
   t.oidc.exchange_result.refresh_token = "rt-1";
   t.oidc.exchange_result.expires_at = kNow + 3600;
   t.oidc.id_tokens["idt-1"] = {{"iss", "https://idp.example"}, {"sub", sub},           {"nonce", nonce},
                                {"given_name", "Ada"},          {"family_name", "Lovelace"}, {"email", "ada@example.com"}};
-  t.oidc.access_tokens["at-1"] = {{"sub", sub}, {"permissions", {"read:items"}}, {"org_code", "org_1"}};
+  t.oidc.access_tokens["at.1.jwt"] = {{"sub", sub}, {"permissions", {"read:items"}}, {"org_code", "org_1"}};
 }
 
 Response callback(TestApp& t, const Started& s, const std::string& extra_cookie = "",
@@ -84,7 +85,7 @@ json tokens_expiring_at(std::int64_t exp, const std::string& refresh = "rt-old")
 
 TokenSet fresh_tokens(const std::string& refresh, const std::string& id_token = "") {
   TokenSet ts;
-  ts.access_token = "at-new";
+  ts.access_token = "at.new.jwt";
   ts.refresh_token = refresh;
   ts.id_token = id_token;
   ts.expires_at = kNow + 3600;
@@ -140,19 +141,32 @@ BOOST_AUTO_TEST_CASE(authorize_url_carries_every_parameter_encoded) {
              0u);
 }
 
-BOOST_AUTO_TEST_CASE(logout_url_encodes_return_url_and_hint) {
-  ProviderMetadata m;
-  std::string u = build_logout_url(m, "https://idp.example", "c1", "https://app.example/app/?a=1&b=2", "tok");
+BOOST_AUTO_TEST_CASE(logout_url_encodes_return_url_state_and_hint) {
+  std::string u = build_logout_url("https://idp.example/logout", "c1", "https://app.example/app/?a=1&b=2", "tok", "st8");
   BOOST_TEST(u.rfind("https://idp.example/logout?", 0) == 0u);
   Params q = query_of(u);
   BOOST_TEST(param(q, "redirect") == "https://app.example/app/?a=1&b=2");
   BOOST_TEST(param(q, "post_logout_redirect_uri") == "https://app.example/app/?a=1&b=2");
   BOOST_TEST(param(q, "client_id") == "c1");
   BOOST_TEST(param(q, "id_token_hint") == "tok");
+  BOOST_TEST(param(q, "state") == "st8");
+  BOOST_TEST(!contains(build_logout_url("https://idp.example/session/end", "c1", "https://a/", "", ""), "id_token_hint"));
+  BOOST_TEST(!contains(build_logout_url("https://idp.example/session/end", "c1", "https://a/", "", ""), "state="));
+  BOOST_TEST(build_logout_url("https://idp.example/end?x=1", "c1", "https://a/", "", "").rfind("https://idp.example/end?x=1&", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_kinde_logout_fallback_is_only_for_kinde_domains_or_when_configured) {
+  ProviderMetadata m;
+  BOOST_TEST(provider_logout_endpoint(m, "https://acme.kinde.com", "") == "https://acme.kinde.com/logout");
+  BOOST_TEST(provider_logout_endpoint(m, "https://acme.kinde.com/", "") == "https://acme.kinde.com/logout");
+  BOOST_TEST(provider_logout_endpoint(m, "https://kinde.com", "") == "https://kinde.com/logout");
+  BOOST_TEST(provider_logout_endpoint(m, "https://idp.example", "") == "");
+  BOOST_TEST(provider_logout_endpoint(m, "https://evilkinde.com", "") == "");
+  BOOST_TEST(provider_logout_endpoint(m, "https://acme.kinde.com.evil.example", "") == "");
+  BOOST_TEST(provider_logout_endpoint(m, "https://idp.example", "https://idp.example/bye") == "https://idp.example/bye");
   m.end_session_endpoint = "https://idp.example/session/end";
-  BOOST_TEST(build_logout_url(m, "https://idp.example", "c1", "https://a/", "").rfind("https://idp.example/session/end?", 0) ==
-             0u);
-  BOOST_TEST(!contains(build_logout_url(m, "https://idp.example", "c1", "https://a/", ""), "id_token_hint"));
+  BOOST_TEST(provider_logout_endpoint(m, "https://acme.kinde.com", "https://idp.example/bye") ==
+             "https://idp.example/session/end");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -386,7 +400,7 @@ BOOST_AUTO_TEST_CASE(callback_success_creates_a_new_session_and_redirects_to_nex
   BOOST_TEST(!t.stored(old_id).has_value());   // the old session is gone
   // No token is put in a cookie or the redirect.
   for (const auto& c : r.cookies) {
-    BOOST_TEST(!contains(c, "at-1"));
+    BOOST_TEST(!contains(c, "at.1.jwt"));
     BOOST_TEST(!contains(c, "idt-1"));
     BOOST_TEST(!contains(c, "rt-1"));
   }
@@ -650,6 +664,95 @@ BOOST_AUTO_TEST_CASE(sign_in_older_than_fifteen_minutes_is_refused) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Providers that name the user only in UserInfo, opaque access tokens, no refresh token.
+
+// A sign-in whose ID token carries only sub (LemonLDAP's default, oauth2-mock-server's): returns the stored session.
+std::optional<Session> nameless_sign_in(TestApp& t, const json& userinfo, const std::string& access = "at.1.jwt") {
+  Started s = start_login(t);
+  script_tokens(t, s.nonce);
+  t.oidc.exchange_result.access_token = access;
+  t.oidc.id_tokens["idt-1"] = {{"iss", "https://idp.example"}, {"sub", "kp_user1"}, {"nonce", s.nonce}};
+  if (!userinfo.is_null()) t.oidc.userinfos[access] = userinfo;
+  Response r = callback(t, s);
+  BOOST_REQUIRE_EQUAL(r.status, 303);
+  return t.stored(cookie_value(set_cookie(r, t.session_cookie_name())));
+}
+
+BOOST_AUTO_TEST_CASE(userinfo_names_a_user_the_id_token_does_not) {
+  TestApp t;
+  t.oidc.meta.userinfo_endpoint = "https://idp.example/userinfo";
+  auto s = nameless_sign_in(t, {{"sub", "kp_user1"}, {"name", "Ada Lovelace"}, {"email", "ada@example.com"}});
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(t.oidc.userinfo_calls == std::vector<std::string>{"at.1.jwt"});
+  BOOST_TEST(s->data["user"]["name"] == "Ada Lovelace");
+  BOOST_TEST(s->data["user"]["email"] == "ada@example.com");
+  BOOST_TEST(s->data["user"]["id"] == "kp_user1");
+  Response home = t.handle(get_request("/", "", t.session_cookie_header(s->id)));
+  BOOST_TEST(contains(home.body, "Ada Lovelace"));
+}
+
+BOOST_AUTO_TEST_CASE(a_userinfo_answer_about_another_subject_is_not_used) {
+  TestApp t;
+  t.oidc.meta.userinfo_endpoint = "https://idp.example/userinfo";
+  auto s = nameless_sign_in(t, {{"sub", "someone_else"}, {"name", "Mallory"}});
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->data["user"]["name"] == "");
+  Response home = t.handle(get_request("/", "", t.session_cookie_header(s->id)));
+  BOOST_TEST(!contains(home.body, "Mallory"));
+  BOOST_TEST(contains(home.body, "kp_user1"));  // nothing names the user: the subject, never a blank
+}
+
+BOOST_AUTO_TEST_CASE(userinfo_is_not_called_when_the_id_token_names_the_user_or_no_endpoint_is_listed) {
+  TestApp t;
+  t.oidc.meta.userinfo_endpoint = "https://idp.example/userinfo";
+  Started st = start_login(t);
+  script_tokens(t, st.nonce);
+  BOOST_TEST(callback(t, st).status == 303);
+  BOOST_TEST(t.oidc.userinfo_calls.empty());
+  TestApp none;  // the fake lists no userinfo_endpoint
+  auto s = nameless_sign_in(none, {{"sub", "kp_user1"}, {"name", "Ada"}});
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(none.oidc.userinfo_calls.empty());
+  BOOST_TEST(s->data["user"]["name"] == "");
+  // A failing UserInfo endpoint leaves the sign-in as it was.
+  TestApp failing;
+  failing.oidc.meta.userinfo_endpoint = "https://idp.example/userinfo";
+  BOOST_TEST(nameless_sign_in(failing, nullptr).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(an_opaque_session_access_token_is_not_verified_and_its_claims_come_from_the_id_token) {
+  TestApp t;
+  t.oidc.meta.userinfo_endpoint = "https://idp.example/userinfo";
+  t.oidc.access_tokens["opaque-at"] = {{"sub", "kp_user1"}, {"permissions", {"must:not:appear"}}};
+  auto s = nameless_sign_in(t, {{"sub", "kp_user1"}, {"given_name", "Ada"}}, "opaque-at");
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->data["access_claims"] == json::object());
+  BOOST_TEST(s->data["user"]["given_name"] == "Ada");
+}
+
+BOOST_AUTO_TEST_CASE(without_a_refresh_token_the_session_lives_on_but_the_expired_access_tokens_claims_do_not) {
+  TestApp t;
+  Started st = start_login(t);
+  script_tokens(t, st.nonce);
+  t.oidc.exchange_result.refresh_token = "";
+  t.oidc.exchange_result.access_token = "a.b.c";
+  t.oidc.access_tokens["a.b.c"] = {{"sub", "kp_user1"}, {"permissions", {"read:items"}}};
+  Response r = callback(t, st);
+  BOOST_REQUIRE_EQUAL(r.status, 303);
+  const std::string cookie = t.session_cookie_header(cookie_value(set_cookie(r, t.session_cookie_name())));
+  json before = json::parse(t.handle(get_request("/api/me", "", cookie)).body);
+  BOOST_TEST(before["permissions"] == json::array({"read:items"}));
+  t.clock.advance(3601);  // the access token (expires_at now + 3600) has expired; nothing can refresh it
+  Response after = t.handle(get_request("/api/me", "", cookie));
+  BOOST_TEST(after.status == 200);
+  json me = json::parse(after.body);
+  BOOST_TEST(me["user"]["given_name"] == "Ada");
+  BOOST_TEST(me["permissions"] == json::array());
+  BOOST_TEST(t.oidc.refreshes.empty());
+  BOOST_TEST(contains(t.handle(get_request("/", "", cookie)).body, "Ada Lovelace"));
+}
+
+// ---------------------------------------------------------------------------------------------
 // /logout.
 
 BOOST_AUTO_TEST_CASE(logout_removes_the_session_and_expires_the_cookie) {
@@ -734,6 +837,46 @@ BOOST_AUTO_TEST_CASE(logout_without_a_session_still_expires_the_cookie_and_uses_
   BOOST_TEST(param(query_of(r.header("Location")), "redirect") == "https://app.example/bye");
 }
 
+BOOST_AUTO_TEST_CASE(logout_sends_a_fresh_state_to_the_providers_end_session_endpoint) {
+  TestApp t;
+  std::string a = param(query_of(t.handle(get_request("/logout")).header("Location")), "state");
+  std::string b = param(query_of(t.handle(get_request("/logout")).header("Location")), "state");
+  BOOST_TEST(a.size() >= 43u);
+  BOOST_TEST(a != b);
+}
+
+BOOST_AUTO_TEST_CASE(logout_without_an_end_session_endpoint_ends_the_local_session_and_returns_home) {
+  std::vector<std::string> lines;
+  set_log_sink([&](std::string_view l) { lines.emplace_back(l); });
+  TestApp t;
+  t.oidc.meta.end_session_endpoint.clear();  // issuer https://idp.example: not a Kinde domain
+  t.config.logout_url = "https://app.example/bye";
+  std::string id = t.sign_in(kAda, {{"id_token", "idt-1"}});
+  Response r = t.handle(get_request("/logout", "", t.session_cookie_header(id)));
+  std::string id2 = t.sign_in(kAda, {{"id_token", "idt-2"}});
+  Response r2 = t.handle(get_request("/logout", "", t.session_cookie_header(id2)));
+  set_log_sink(nullptr);
+  for (const Response* x : {&r, &r2}) {
+    BOOST_TEST(x->status == 303);
+    BOOST_TEST(x->header("Location") == "https://app.example/bye");
+    BOOST_TEST(clears(set_cookie(*x, t.session_cookie_name())));
+  }
+  BOOST_TEST(!t.stored(id).has_value());
+  BOOST_TEST(!t.stored(id2).has_value());
+  int said = 0;
+  for (const auto& l : lines) said += contains(l, "lists no end_session_endpoint") ? 1 : 0;
+  BOOST_TEST(said <= 1);  // once per process (another test may have said it already)
+  // Configured, or a Kinde domain: the provider's sign-out.
+  TestApp k;
+  k.oidc.meta.end_session_endpoint.clear();
+  k.config.end_session_endpoint = "https://idp.example/bye";
+  BOOST_TEST(k.handle(get_request("/logout")).header("Location").rfind("https://idp.example/bye?", 0) == 0u);
+  TestApp kinde;
+  kinde.oidc.meta.end_session_endpoint.clear();
+  kinde.config.issuer = "https://acme.kinde.com";
+  BOOST_TEST(kinde.handle(get_request("/logout")).header("Location").rfind("https://acme.kinde.com/logout?", 0) == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(logout_revokes_the_refresh_token_when_the_provider_lists_a_revocation_endpoint) {
   TestApp t;
   t.oidc.meta.revocation_endpoint = "https://idp.example/oauth2/revoke";
@@ -778,7 +921,7 @@ BOOST_AUTO_TEST_CASE(near_expiry_refreshes_once_and_stores_the_rotated_refresh_t
   TestApp t;
   std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 30, "rt-old"), kAdaIdClaims);
   t.oidc.refresh_results.push_back(fresh_tokens("rt-new"));
-  t.oidc.access_tokens["at-new"] = {{"sub", "kp_user1"}, {"permissions", {"p:new"}}};
+  t.oidc.access_tokens["at.new.jwt"] = {{"sub", "kp_user1"}, {"permissions", {"p:new"}}};
 
   Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
   BOOST_TEST(r.status == 200);
@@ -788,7 +931,7 @@ BOOST_AUTO_TEST_CASE(near_expiry_refreshes_once_and_stores_the_rotated_refresh_t
   auto s = t.stored(id);
   BOOST_REQUIRE(s.has_value());
   BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-new");
-  BOOST_TEST(s->data["tokens"]["access_token"] == "at-new");
+  BOOST_TEST(s->data["tokens"]["access_token"] == "at.new.jwt");
   BOOST_TEST(s->data["tokens"]["expires_at"] == kNow + 3600);
   BOOST_TEST(s->data["access_claims"]["permissions"][0] == "p:new");
   BOOST_TEST(contains(r.body, "p:new"));
@@ -816,7 +959,7 @@ BOOST_AUTO_TEST_CASE(refresh_without_a_new_refresh_token_keeps_the_old_one) {
   auto s = t.stored(id);
   BOOST_REQUIRE(s.has_value());
   BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-keep");
-  BOOST_TEST(s->data["tokens"]["access_token"] == "at-new");
+  BOOST_TEST(s->data["tokens"]["access_token"] == "at.new.jwt");
 }
 
 BOOST_AUTO_TEST_CASE(refresh_token_error_ends_the_session) {

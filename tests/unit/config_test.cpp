@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "app/runtime.hpp"
 #include "config/config.hpp"
 #include "fakes.hpp"
 
@@ -86,7 +87,8 @@ BOOST_AUTO_TEST_CASE(full_file_loads_every_key) {
   auto r = load("full");
   BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().detail));
   const Config& c = *r;
-  BOOST_TEST(c.issuer == "https://example.kinde.com");  // trailing slash dropped
+  BOOST_TEST(c.issuer == "https://example.kinde.com/");  // kept exactly (Discovery 4.3)
+  BOOST_TEST(issuer_base(c.issuer) == "https://example.kinde.com");
   BOOST_TEST(c.client_id == "client-123");
   BOOST_TEST(c.client_secret == "s3cr#t with spaces");
   BOOST_TEST(c.callback_url == "https://app.example/app/callback");
@@ -302,6 +304,38 @@ BOOST_AUTO_TEST_CASE(syntax_error_in_file_names_file_and_line) {
   BOOST_TEST(r.error().code == "config_syntax");
   BOOST_TEST(contains(r.error().detail, "syntax_error.conf"));
   BOOST_TEST(contains(r.error().detail, "line 2"));
+}
+
+BOOST_AUTO_TEST_CASE(refresh_scope_report_names_the_listed_scope_and_whether_it_is_asked_for) {
+  auto has = [](const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; };
+  BOOST_TEST(has(refresh_scope_report({"openid", "offline_access"}, "openid profile email offline"),
+                 "lists offline_access but KINDE_SCOPES"));
+  BOOST_TEST(has(refresh_scope_report({"openid", "offline_access"}, "openid offline_access"), "asks for it"));
+  BOOST_TEST(has(refresh_scope_report({"openid", "offline", "offline_access"}, "openid offline"),
+                 "lists offline and offline_access, and KINDE_SCOPES asks for it"));
+  BOOST_TEST(has(refresh_scope_report({"openid"}, "openid offline"), "neither offline nor offline_access"));
+  BOOST_TEST(has(refresh_scope_report({}, "openid offline"), "does not list scopes_supported"));
+  // A scope inside another name does not count.
+  BOOST_TEST(has(refresh_scope_report({"offline_access"}, "openid offline_accessx"), "does not ask"));
+}
+
+BOOST_AUTO_TEST_CASE(end_session_endpoint_must_be_https_or_loopback) {
+  std::map<std::string, std::string> env = {{"KINDE_ISSUER_URL", "https://idp.example/"}, {"KINDE_CLIENT_ID", "c"},
+                                            {"KINDE_CLIENT_SECRET", "s"}, {"KINDE_CALLBACK_URL", "https://a/callback"},
+                                            {"KINDE_SESSION_SECRET", std::string(40, 'x')},
+                                            {"KINDE_END_SESSION_ENDPOINT", "https://idp.example/bye"}};
+  auto getter = [&](const std::string& k) -> std::optional<std::string> {
+    auto it = env.find(k);
+    return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  auto ok = load_config("", false, getter);
+  BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().detail));
+  BOOST_TEST(ok->end_session_endpoint == "https://idp.example/bye");
+  BOOST_TEST(ok->issuer == "https://idp.example/");
+  env["KINDE_END_SESSION_ENDPOINT"] = "http://idp.example/bye";
+  auto bad = load_config("", false, getter);
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(bad.error().detail.find("KINDE_END_SESSION_ENDPOINT must start with https://") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -204,6 +204,15 @@ class FakeOidcClient : public OidcClient {
     if (it == access_tokens.end()) return make_error("access_token_invalid", "unknown test token");
     return it->second;
   }
+  std::map<std::string, nlohmann::json> userinfos;  // UserInfo answers by access token
+  std::vector<std::string> userinfo_calls;          // access tokens presented to userinfo()
+  Result<nlohmann::json> userinfo(const std::string& access_token) override {
+    userinfo_calls.push_back(access_token);
+    if (meta.userinfo_endpoint.empty()) return make_error("userinfo_unsupported", "no userinfo_endpoint");
+    auto it = userinfos.find(access_token);
+    if (it == userinfos.end()) return make_error("userinfo_failed", "HTTP 401 (test)");
+    return it->second;
+  }
   Result<void> revoke_refresh_token(const std::string& refresh_token) override {
     revoked.push_back(refresh_token);
     if (meta.revocation_endpoint.empty()) return make_error("revocation_unsupported", "no revocation_endpoint");

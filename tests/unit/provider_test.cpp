@@ -278,6 +278,155 @@ BOOST_AUTO_TEST_CASE(without_expires_in_the_access_tokens_exp_sets_the_expiry) {
   BOOST_TEST(expires_at("opaque-access-token") == 0);                                  // not a JWT: unknown
 }
 
+// ---- the issuer is compared exactly (OpenID Connect Discovery 4.3) -------------------------------------------
+
+BOOST_AUTO_TEST_CASE(discovery_url_drops_only_trailing_slashes) {
+  BOOST_TEST(ProviderClient::discovery_url("https://idp.example/") == "https://idp.example/.well-known/openid-configuration");
+  BOOST_TEST(ProviderClient::discovery_url("https://idp.example") == "https://idp.example/.well-known/openid-configuration");
+  BOOST_TEST(ProviderClient::discovery_url("https://idp.example/api/oidc/") ==
+             "https://idp.example/api/oidc/.well-known/openid-configuration");
+}
+
+BOOST_AUTO_TEST_CASE(a_discovery_issuer_differing_by_a_trailing_slash_is_refused_with_a_hint) {
+  auto r = ProviderClient::parse_discovery(discovery_doc("https://idp.example/").dump(), kIssuer);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == "discovery_issuer_mismatch");
+  BOOST_TEST(r.error().detail.find("exactly 'https://idp.example/'") != std::string::npos);
+  BOOST_TEST(discovery_code(discovery_doc(kIssuer), "https://idp.example/") == "discovery_issuer_mismatch");
+  BOOST_TEST(discovery_code(discovery_doc("https://idp.example/"), "https://idp.example/") == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(a_trailing_slash_issuer_signs_in_and_its_tokens_must_carry_it_exactly) {
+  const std::string slashed = "https://idp.example/";
+  Config config = provider_config();
+  config.issuer = slashed;
+  ScriptedHttp http;
+  FixedClock clock{kNow};
+  json doc = discovery_doc(kIssuer);
+  doc["issuer"] = slashed;
+  http.serve(kIssuer + "/.well-known/openid-configuration", doc.dump());
+  http.serve(kIssuer + "/.well-known/jwks", jwks_json({jwk_json(rsa_key(), "k1")}));
+  ProviderClient client(config, http, clock, "");
+  BOOST_REQUIRE(client.metadata());
+  BOOST_TEST(client.metadata()->issuer == slashed);
+  auto good = client.verify_id_token(sign_jwt({{"kid", "k1"}}, id_token_payload(slashed, kClient, "n", kNow), rsa_key(), "RS256"),
+                                     "n", kNow);
+  BOOST_TEST(bool(good), (good ? "" : good.error().detail));
+  auto bad = client.verify_id_token(sign_jwt({{"kid", "k1"}}, id_token_payload(kIssuer, kClient, "n", kNow), rsa_key(), "RS256"),
+                                    "n", kNow);
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(bad.error().code == "token_bad_iss");
+  auto bearer = client.verify_access_token(
+      sign_jwt({{"kid", "k1"}}, access_token_payload(slashed, kClient, "", kNow), rsa_key(), "RS256"), kNow);
+  BOOST_TEST(bool(bearer), (bearer ? "" : bearer.error().detail));
+}
+
+// ---- UserInfo and RFC 7662 introspection of opaque access tokens ---------------------------------------------
+
+struct IntrospectionFixture {
+  Config config = provider_config();
+  ScriptedHttp http;
+  FixedClock clock{kNow};
+  std::string introspect_url = kIssuer + "/oauth2/introspect";
+  IntrospectionFixture() {
+    http.serve(kIssuer + "/.well-known/openid-configuration", discovery_doc().dump());
+    answer({{"active", true}, {"client_id", kClient}, {"sub", "u1"}, {"scope", "openid"}, {"exp", kNow + 600}});
+  }
+  void answer(const json& j, long status = 200) { http.serve(introspect_url, j.dump(), status); }
+};
+
+BOOST_FIXTURE_TEST_CASE(an_opaque_token_is_introspected_with_client_authentication_and_cached, IntrospectionFixture) {
+  ProviderClient client(config, http, clock, "");
+  auto r = client.verify_access_token("opaque-token-1", kNow);
+  BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().detail));
+  BOOST_TEST((*r)["sub"] == "u1");
+  BOOST_TEST((*r)["iss"] == kIssuer);  // absent from the answer: the issuer's own endpoint vouches for it
+  BOOST_REQUIRE(http.count(introspect_url) == 1);
+  const HttpRequest& req = http.requests.back();
+  BOOST_TEST(req.method == "POST");
+  BOOST_TEST(header_of(req, "Authorization") == "Basic " + base64_encode(kClient + ":" + kSecret));
+  Params form = form_of(req);
+  BOOST_TEST(*find_param(form, "token") == "opaque-token-1");
+  BOOST_TEST(*find_param(form, "token_type_hint") == "access_token");
+  // Within a minute: the cached answer; after it, asked again.
+  BOOST_TEST(bool(client.verify_access_token("opaque-token-1", kNow + 59)));
+  BOOST_TEST(http.count(introspect_url) == 1);
+  BOOST_TEST(bool(client.verify_access_token("opaque-token-1", kNow + 61)));
+  BOOST_TEST(http.count(introspect_url) == 2);
+}
+
+BOOST_FIXTURE_TEST_CASE(the_cache_never_outlives_the_tokens_exp, IntrospectionFixture) {
+  answer({{"active", true}, {"client_id", kClient}, {"exp", kNow + 10}});
+  ProviderClient client(config, http, clock, "");
+  BOOST_REQUIRE(client.verify_access_token("short", kNow));
+  BOOST_TEST(bool(client.verify_access_token("short", kNow + 5)));
+  BOOST_TEST(http.count(introspect_url) == 1);
+  answer({{"active", false}});
+  auto late = client.verify_access_token("short", kNow + 11);
+  BOOST_REQUIRE(!late);
+  BOOST_TEST(late.error().code == "token_inactive");
+  BOOST_TEST(http.count(introspect_url) == 2);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_introspected_token_passes_only_if_active_and_issued_to_this_app, IntrospectionFixture) {
+  auto code = [&](const json& a, const std::string& audience = "") {
+    answer(a);
+    Config c = config;
+    c.audience = audience;
+    ProviderClient client(c, http, clock, "");
+    auto r = client.verify_access_token("tok", kNow);
+    return r ? std::string("ok") : r.error().code;
+  };
+  BOOST_TEST(code({{"active", false}}) == "token_inactive");
+  BOOST_TEST(code({{"active", "true"}, {"client_id", kClient}}) == "token_inactive");
+  BOOST_TEST(code({{"active", true}, {"client_id", "another-app"}}) == "token_bad_azp");
+  BOOST_TEST(code({{"active", true}, {"sub", "u1"}}) == "token_no_azp");
+  BOOST_TEST(code({{"active", true}, {"client_id", kClient}, {"iss", "https://other.example"}}) == "token_bad_iss");
+  BOOST_TEST(code({{"active", true}, {"client_id", kClient}, {"exp", kNow - 3600}}) == "token_expired");
+  BOOST_TEST(code({{"active", true}, {"client_id", kClient}, {"token_type", "refresh_token"}}) == "token_inactive");
+  BOOST_TEST(code({{"active", true}, {"client_id", "m2m"}, {"aud", "https://api.example"}}, "https://api.example") == "ok");
+  BOOST_TEST(code({{"active", true}, {"client_id", kClient}, {"aud", "https://other"}}, "https://api.example") ==
+             "token_bad_aud");
+  BOOST_TEST(code({{"active", true}, {"client_id", kClient}}) == "ok");
+}
+
+BOOST_FIXTURE_TEST_CASE(an_opaque_token_without_an_introspection_endpoint_or_reachable_one_is_refused,
+                        IntrospectionFixture) {
+  answer({{"error", "invalid_client"}}, 401);
+  ProviderClient client(config, http, clock, "");
+  auto r = client.verify_access_token("tok", kNow);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == "introspection_failed");
+  BOOST_TEST(r.error().detail.find("tok") == std::string::npos);
+  json doc = discovery_doc();
+  doc.erase("introspection_endpoint");
+  http.serve(kIssuer + "/.well-known/openid-configuration", doc.dump());
+  ProviderClient bare(config, http, clock, "");
+  auto none = bare.verify_access_token("tok", kNow);
+  BOOST_REQUIRE(!none);
+  BOOST_TEST(none.error().code == "token_opaque");
+  // A JWT-shaped token never goes to introspection.
+  const int before = http.count(introspect_url);
+  BOOST_TEST(!client.verify_access_token("a.b.c", kNow));
+  BOOST_TEST(http.count(introspect_url) == before);
+}
+
+BOOST_FIXTURE_TEST_CASE(userinfo_is_asked_with_the_access_token_and_must_name_a_subject, IntrospectionFixture) {
+  const std::string url = kIssuer + "/oauth2/v2/user_profile";
+  http.serve(url, R"({"sub":"u1","name":"Ada"})");
+  ProviderClient client(config, http, clock, "");
+  auto r = client.userinfo("at-123");
+  BOOST_REQUIRE(r);
+  BOOST_TEST((*r)["name"] == "Ada");
+  BOOST_TEST(header_of(http.requests.back(), "Authorization") == "Bearer at-123");
+  http.serve(url, R"({"name":"Ada"})");
+  BOOST_TEST(client.userinfo("at-123").error().code == "userinfo_failed");
+  http.serve(url, "eyJ.signed.jwt");
+  BOOST_TEST(client.userinfo("at-123").error().code == "userinfo_failed");
+  http.serve(url, "{}", 401);
+  BOOST_TEST(client.userinfo("at-123").error().code == "userinfo_failed");
+}
+
 // ---- revocation (RFC 7009) -----------------------------------------------------------------------------------
 
 struct RevocationFixture {

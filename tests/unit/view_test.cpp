@@ -115,6 +115,18 @@ BOOST_AUTO_TEST_CASE(initials_table) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_user_nothing_names_is_shown_by_email_or_subject_never_blank) {
+  json by_name = user_view({{"id", "u1"}, {"name", "grace hopper"}});
+  BOOST_TEST(by_name["full_name"] == "grace hopper");
+  BOOST_TEST(by_name["initials"] == "G");
+  json by_email = user_view({{"id", "u1"}, {"email", "zed@example.com"}});
+  BOOST_TEST(by_email["full_name"] == "zed@example.com");
+  BOOST_TEST(by_email["initials"] == "Z");
+  json by_sub = user_view({{"id", "johndoe"}, {"given_name", ""}, {"name", "  "}});
+  BOOST_TEST(by_sub["full_name"] == "johndoe");
+  BOOST_TEST(by_sub["initials"] == "J");
+}
+
 BOOST_AUTO_TEST_CASE(user_view_builds_full_name_with_fallbacks_and_only_https_pictures) {
   json v = user_view({{"given_name", "Ada"}, {"family_name", "Lovelace"}, {"email", "a@x"},
                       {"picture", "https://img.example/a.png"}, {"id", "kp_1"}});
