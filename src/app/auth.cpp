@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "app/app.hpp"
+#include "app/session_tokens.hpp"
 #include "jose/base64url.hpp"
-#include "jose/jws.hpp"
 #include "oidc/authorize.hpp"
 #include "oidc/token_checks.hpp"
 #include "session/sealed.hpp"
@@ -228,6 +228,15 @@ nlohmann::json with_userinfo(OidcClient& oidc, const nlohmann::json& id_claims, 
   return user_from_id_claims(*info, user);
 }
 
+// Logged once per process: a provider that gives no refresh token gives none to anyone.
+void note_no_refresh_token(const Config& cfg) {
+  static std::atomic<bool> said{false};
+  log_once(said, LogLevel::info,
+           "the provider gave no refresh token (KINDE_SCOPES '" + cfg.scopes + "'; Kinde's scope for one is offline, "
+           "most providers' offline_access): sessions keep the ID token's identity until they expire, but the access "
+           "token's claims stop counting when it does (kinde.fcgi --check-config lists the scopes the provider knows)");
+}
+
 Response sign_in_again(App& app, const Request& req, int status, const std::string& title, const std::string& msg) {
   return app.page(req, status, "error", {{"status", status}, {"title", title}, {"message", msg}, {"retry", true}});
 }
@@ -333,17 +342,9 @@ Response handle_callback(App& app, Ctx& ctx) {
     return app.error_page(req, 401, "Sign-in failed", "The identity token could not be verified (" +
                                                           claims.error().code + ").");
   }
-  // An opaque access token is not introspected for a session: its identity is the ID token's (and UserInfo's).
-  auto access = looks_like_jwt(tokens->access_token) ? p.oidc->verify_access_token(tokens->access_token, ctx.now)
-                                                     : Result<nlohmann::json>(make_error("token_opaque", "not a JWT"));
+  auto access = session_access_claims(*p.oidc, tokens->access_token, ctx.now);
   if (!access) log_debug("access token claims not used: " + access.error().code);
-  if (tokens->refresh_token.empty()) {
-    static std::atomic<bool> said{false};
-    log_once(said, LogLevel::info,
-             "the provider gave no refresh token (KINDE_SCOPES '" + cfg.scopes + "'; Kinde's scope for one is offline, "
-             "most providers' offline_access): sessions keep the ID token's identity until they expire, but the access "
-             "token's claims stop counting when it does (kinde.fcgi --check-config lists the scopes the provider knows)");
-  }
+  if (tokens->refresh_token.empty()) note_no_refresh_token(cfg);
 
   Session s;
   s.id = p.random->token();  // a new id at every sign-in: no fixation

@@ -1,5 +1,6 @@
 // Who is calling: the session cookie (with token refresh) or an Authorization: Bearer token.
 #include "app/app.hpp"
+#include "app/session_tokens.hpp"
 #include "jose/jws.hpp"
 #include "util/log.hpp"
 
@@ -97,9 +98,7 @@ bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int64_t
   tokens["expires_at"] = fresh->expires_at;
   // Kinde rotates refresh tokens on every use: keep the new one, or the next refresh fails.
   if (!fresh->refresh_token.empty()) tokens["refresh_token"] = fresh->refresh_token;
-  auto access = looks_like_jwt(fresh->access_token)
-                    ? oidc.verify_access_token(fresh->access_token, now)
-                    : Result<nlohmann::json>(make_error("token_opaque", "not a JWT"));  // see handle_callback
+  auto access = session_access_claims(oidc, fresh->access_token, now);
   if (access) {
     s.data["access_claims"] = *access;
   } else if (access.error().code != "jwks_failed" && access.error().code != "discovery_failed") {
@@ -123,6 +122,13 @@ nlohmann::json user_from_id_claims(const nlohmann::json& c, const nlohmann::json
   return {{"id", str("sub", "id")},          {"given_name", str("given_name", "given_name")},
           {"family_name", str("family_name", "family_name")}, {"email", str("email", "email")},
           {"picture", str("picture", "picture")}, {"name", str("name", "name")}};
+}
+
+Result<nlohmann::json> session_access_claims(OidcClient& oidc, const std::string& access_token, std::int64_t now) {
+  // An opaque access token is not introspected for a session: the session's identity is the ID token's (and
+  // UserInfo's), and an introspection per sign-in and refresh would buy nothing a page shows.
+  if (!looks_like_jwt(access_token)) return make_error("token_opaque", "the access token is not a JWT");
+  return oidc.verify_access_token(access_token, now);
 }
 
 std::optional<Session> App::load_session(Ctx& ctx) {
