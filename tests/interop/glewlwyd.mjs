@@ -120,6 +120,10 @@ export async function setUp({ dir, port, app, client, accessTokenSeconds }) {
     'pkce-allowed': true,
     // Without it the token endpoint answers 403 to client_credentials, even with scope=openid.
     'allow-non-oidc': true,
+    // Its defaults release no email ("no") and the name only when a client asks for it with the claims
+    // request parameter ("on-demand"), in the ID token and UserInfo alike: no scope gets them.
+    'name-claim': 'mandatory',
+    'email-claim': 'mandatory',
   };
   await api('POST', '/api/mod/plugin/', {
     module: 'oidc', name: 'oidc', display_name: 'OpenID Connect', parameters: { ...defaults, ...told, ...needed },
