@@ -102,10 +102,6 @@ export async function setUp({ dir, port, app, client, accessTokenSeconds, issuer
     oidcRPMetaDataOptionsAccessTokenExpiration: accessTokenSeconds,
     oidcRPMetaDataOptionsRefreshToken: 1,
     oidcRPMetaDataOptionsAllowClientCredentialsGrant: 1,
-    // The app's sign-out sends id_token_hint, post_logout_redirect_uri and state. With the default confirmation
-    // page, the portal ends its session on "confirm" but then sends the browser to a URL it kept at sign-in
-    // (its own login page) instead of the post-logout URI; without the page it returns as RP-Initiated Logout says.
-    oidcRPMetaDataOptionsLogoutBypassConfirm: 1,
   };
   const serviceTold = {
     portal,
