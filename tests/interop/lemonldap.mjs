@@ -129,7 +129,7 @@ export async function setUp({ dir, port, app, client, accessTokenSeconds, issuer
   const ini = path.join(dir, 'lemonldap-ng.ini');
   writeFileSync(ini, `; written by tests/interop/lemonldap.mjs
 [all]
-logLevel = info
+logLevel = ${process.env.INTEROP_LLNG_LOG_LEVEL || "info"}
 checkTime = 1
 [configuration]
 type = File
