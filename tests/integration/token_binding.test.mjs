@@ -157,7 +157,9 @@ test('the Bearer scheme is read the same way by the API, the authorizer and the 
   const own = fake.makeAccessToken({ expiresIn: 3600 });
   for (const scheme of ['bearer', 'BEARER', 'Bearer ']) {
     await assertAccepted(app, own, { scheme, accept: HTML });
-    await assertRefused(app, 'not-a-jwt', 'jwt_malformed', { scheme, accept: HTML });
+    // Not a JWT: an opaque token, and the fake provider lists no introspection_endpoint to ask.
+    await assertRefused(app, 'not-a-jwt', 'token_opaque', { scheme, accept: HTML });
+    await assertRefused(app, 'not.a.jwt', 'jwt_malformed', { scheme, accept: HTML });
     // Any path: an API client gets JSON errors, a browser HTML pages.
     const missing = await app.run({ path: '/no-such-page', headers: { authorization: `${scheme} ${own}`, accept: HTML } });
     assert.equal(missing.status, 404);
