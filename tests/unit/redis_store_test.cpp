@@ -811,4 +811,34 @@ BOOST_AUTO_TEST_CASE(collect_pages_through_many_keys_and_leaves_live_sessions_an
   BOOST_TEST(raw.cmd({"EXISTS", prefix + "s:" + std::string(64, 'b')}) == "1");
 }
 
+// ---- refresh grace cache --------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_kept_refresh_result_is_a_sealed_key_named_by_a_hash_that_redis_drops_after_30_s) {
+  OpenSslRandom rnd;
+  const std::string prefix = fresh_prefix(rnd);
+  auto store = open_or_throw(options(kinde_test::shared_redis_url(), prefix), rnd);
+  const std::string id = rnd.token(32);
+  const std::string spent = "SPENT-REFRESH-" + rnd.token(12);
+  BOOST_REQUIRE(store->keep_refresh_result(id, spent, {{"tokens", {{"access_token", "AT-CLEAR-MARKER"}}}}, kT0).ok());
+  RawRedis raw(kinde_test::shared_redis().port());
+  const std::string key = prefix + "r:" + refresh_grace_name(spent);
+  const std::string value = raw.cmd({"GET", key});
+  BOOST_TEST(value.substr(0, 3) == "KRG");
+  BOOST_TEST(value.find("AT-CLEAR-MARKER") == std::string::npos);
+  BOOST_TEST(raw.cmd({"EXISTS", prefix + "r:" + spent}) == "0");
+  const long pttl = std::stol(raw.cmd({"PTTL", key}));
+  BOOST_TEST(pttl > 25000);
+  BOOST_TEST(pttl <= 30000);
+  // Another secret cannot open it; the right one can.
+  auto ob = options(kinde_test::shared_redis_url(), prefix);
+  ob.secret = kSecretB;
+  auto other = open_or_throw(ob, rnd);
+  auto foreign = other->refresh_result(id, spent, kT0);
+  BOOST_REQUIRE(foreign.ok());
+  BOOST_TEST(!foreign->has_value());
+  auto mine = store->refresh_result(id, spent, kT0);
+  BOOST_REQUIRE(mine.ok() && mine->has_value());
+  BOOST_TEST((**mine)["tokens"]["access_token"] == "AT-CLEAR-MARKER");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
