@@ -8,6 +8,7 @@
 //   refreshes it with the same, unspent refresh token.
 // Also: every key the app writes starts with KINDE_REDIS_PREFIX.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import { startFakeIdp } from '../lib/fakeidp.mjs';
@@ -51,11 +52,12 @@ describe('two servers on one Redis, a provider answering every call in 4 s', () 
   let redis;
   let a;
   let b;
+  let c;  // where users sign in: A and B never talk to the provider before the slow requests
 
   before(async () => {
     fake = await startFakeIdp({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
     redis = await startRedis();
-    const [pa, pb] = [await freePort(), await freePort()];
+    const [pa, pb, pc] = [await freePort(), await freePort(), await freePort()];
     const appEnv = {
       KINDE_ISSUER_URL: fake.issuer,
       KINDE_CLIENT_ID: CLIENT_ID,
@@ -66,23 +68,26 @@ describe('two servers on one Redis, a provider answering every call in 4 s', () 
       KINDE_REFRESH_RETRY_SECONDS: '2',
       KINDE_LOG_LEVEL: 'info',
     };
-    [a, b] = await Promise.all([startLighttpd({ port: pa, appEnv }), startLighttpd({ port: pb, appEnv })]);
+    [a, b, c] = await Promise.all([startLighttpd({ port: pa, appEnv }), startLighttpd({ port: pb, appEnv }),
+      startLighttpd({ port: pc, appEnv })]);
   });
 
   after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
+    await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
     await redis?.dispose();
     await fake?.stop();
   });
 
-  // Signs in on A (fast provider, short-lived access token); the jar holds the cookie for both servers.
+  // Signs in on C (fast provider, short-lived access tokens, also from the refresh the landing page may
+  // make); the jar holds the cookie for A and B as well (one site behind a balancer).
   async function signIn() {
     fake.resetMode();
-    fake.setMode({ expiresIn: SHORT });
+    fake.setMode({ expiresIn: SHORT, refreshExpiresIn: SHORT });
     const jar = new CookieJar();
-    const page = await browse(`${a.baseUrl}/login`, jar);
-    assertSignedIn(page, 'sign-in on A');
-    mirrorCookies(jar, a.baseUrl, b.baseUrl);
+    const page = await browse(`${c.baseUrl}/login`, jar);
+    assertSignedIn(page, 'sign-in on C');
+    mirrorCookies(jar, c.baseUrl, a.baseUrl);
+    mirrorCookies(jar, c.baseUrl, b.baseUrl);
     return { jar, refreshToken: fake.issued.at(-1).refresh_token };
   }
 
@@ -97,6 +102,9 @@ describe('two servers on one Redis, a provider answering every call in 4 s', () 
   test('two concurrent refreshes: both 200, the refresh token spent once, the user still signed in', async () => {
     const { jar, refreshToken } = await signIn();
     const before = fake.grantsOf('refresh_token').length;
+    // The worst case: A's and B's processes have never fetched discovery or the JWKS, and the shared
+    // provider cache is empty, so each needs discovery + JWKS + token: 12 s, more than the old 10 s lock.
+    await redisCommand(redis.port, ['DEL', `${PREFIX}provider`]);
     fake.setMode({ delayMs: DELAY_MS, refreshExpiresIn: 3600 });
     const [ra, rb] = await concurrentPair(jar);
     fake.setMode({ delayMs: 0 });
@@ -113,7 +121,9 @@ describe('two servers on one Redis, a provider answering every call in 4 s', () 
     assert.equal(fake.grantsOf('refresh_token').length - before, 1);
 
     // The refresh result is kept (sealed, named by a hash) for the grace period; every key has the prefix.
-    assert.equal(await countKeys(redis.port, `${PREFIX}r:*`), 1);
+    const graceName = createHash('sha256').update(`kinde-fcgi refresh grace v1:${refreshToken}`).digest('hex');
+    assert.equal(await redisCommand(redis.port, ['EXISTS', `${PREFIX}r:${graceName}`]), ':1', 'result kept under the spent token\'s hash');
+    assert.equal(await countKeys(redis.port, `*${refreshToken}*`), 0, 'the token itself names no key');
     assert.equal(await countKeys(redis.port, `${PREFIX}provider`), 1, 'the provider cache is in Redis');
     const all = Number((await redisCommand(redis.port, ['DBSIZE'])).slice(1));
     assert.equal(await countKeys(redis.port, `${PREFIX}*`), all, 'every key starts with KINDE_REDIS_PREFIX');
