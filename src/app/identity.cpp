@@ -108,14 +108,17 @@ bool refresh_session(AppParts& p, Session& s, std::int64_t now) {
     for (const char* m : kRefreshedMembers)
       if (auto it = (*kept)->find(m); it != (*kept)->end()) s.data[m] = *it;
     log_info("refresh token already spent by another request: its result is reused");
-    return true;
+    // Its tokens may be due themselves (short-lived): then refresh with the token it brought.
+    if (!needs_refresh(s, now)) return true;
   }
+  const std::string presented = s.data["tokens"].value("refresh_token", std::string());
   const Refresh r = refresh_tokens(*p.oidc, s, now, p.config.refresh_retry_seconds);
-  if (r == Refresh::refreshed) {
+  // Kept only when the provider rotated the token: one that was not spent may be presented again.
+  if (r == Refresh::refreshed && s.data["tokens"].value("refresh_token", std::string()) != presented) {
     nlohmann::json result = nlohmann::json::object();
     for (const char* m : kRefreshedMembers)
       if (auto it = s.data.find(m); it != s.data.end()) result[m] = *it;
-    if (auto k = p.sessions->keep_refresh_result(s.id, spent, result, now); !k)
+    if (auto k = p.sessions->keep_refresh_result(s.id, presented, result, now); !k)
       log_warn("refresh result not kept for the grace period: " + k.error().detail);
   }
   return r != Refresh::ended;

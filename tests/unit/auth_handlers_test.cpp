@@ -903,6 +903,8 @@ BOOST_AUTO_TEST_CASE(refresh_without_a_new_refresh_token_keeps_the_old_one) {
   BOOST_REQUIRE(s.has_value());
   BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-keep");
   BOOST_TEST(s->data["tokens"]["access_token"] == "at-new");
+  // Not spent, so not kept for the grace period: the next refresh presents it to the provider again.
+  BOOST_TEST(t.recorder->kept.empty());
 }
 
 BOOST_AUTO_TEST_CASE(refresh_token_error_ends_the_session) {
