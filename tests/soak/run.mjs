@@ -388,7 +388,7 @@ try {
     row('sessions ended: provider restart forgot grant', counts.endedByProviderRestart),
     row('sessions ended: kill mid-refresh (token spent)', counts.endedByKillMidRefresh),
     row('refreshes refused by provider (app log)', counts.refreshRefused),
-    row('session files / opened by id / temp files', checkResult
+    row(`session ${REDIS_URL ? 'records' : 'files'} / opened by id / temp files`, checkResult
       ? `${checkResult.records} / ${checkResult.ids_present} / ${checkResult.temp_files}` : '?'),
     row('SESSIONS LOST (must be 0)', counts.sessionsLost),
     row('UNEXPECTED 5xx (must be 0)', counts.unexpected5xx),
