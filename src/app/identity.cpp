@@ -54,20 +54,22 @@ bool needs_refresh(const Session& s, std::int64_t now) {
   return exp != 0 && exp - kRefreshMargin <= now && !t.value("refresh_token", std::string()).empty();
 }
 
-// Refreshes the session's tokens inside the store's lock. Returns false when the provider
-// definitively refused (the session must end); true otherwise (refreshed, or kept for a retry).
-bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int64_t retry_after) {
+enum class Refresh { refreshed, retry_later, ended };
+
+// Refreshes the session's tokens inside the store's lock. `ended` when the provider definitively
+// refused (the session must end); `retry_later` when it could not be asked (kept for a retry).
+Refresh refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int64_t retry_after) {
   auto& tokens = s.data["tokens"];
   auto fresh = oidc.refresh(tokens.value("refresh_token", std::string()));
   if (!fresh) {
     if (fresh.error().code == "token_error") {
       log_info("refresh refused by provider (" + fresh.error().detail + "): ending session");
-      return false;
+      return Refresh::ended;
     }
     // Provider down or slow: keep the session; a request after retry_after seconds tries again.
     log_warn("refresh failed, keeping session for a retry: " + fresh.error().code + ": " + fresh.error().detail);
     tokens["retry_at"] = now + retry_after;
-    return true;
+    return Refresh::retry_later;
   }
   tokens.erase("retry_at");
   if (!fresh->id_token.empty()) {
@@ -80,13 +82,13 @@ bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int64_t
       log_warn("refreshed ID token not verifiable now (" + code + "); keeping the previous claims");
     } else if (!claims) {
       log_warn("refreshed ID token rejected: " + claims.error().code + ": " + claims.error().detail);
-      return false;
+      return Refresh::ended;
     } else {
       // OpenID Connect Core 12.2: a refreshed ID token must keep iss and sub.
       const auto& old = s.data.value("id_claims", nlohmann::json::object());
       if (claims->value("iss", "") != old.value("iss", "") || claims->value("sub", "") != old.value("sub", "")) {
         log_warn("refreshed ID token changed iss or sub: ending session");
-        return false;
+        return Refresh::ended;
       }
       tokens["id_token"] = fresh->id_token;
       // The user's details follow the newest ID token (a changed name, email or picture shows).
@@ -105,7 +107,38 @@ bool refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int64_t
     s.data["access_claims"] = nlohmann::json::object();  // opaque or unverifiable: no claims from it
   }
   log_debug("tokens refreshed for a session");
-  return true;
+  return Refresh::refreshed;
+}
+
+// The members of a session a refresh writes: what the grace cache keeps and a late request adopts.
+constexpr const char* kRefreshedMembers[] = {"tokens", "user", "id_claims", "access_claims"};
+
+// Refreshes under the session's lock; false when the session must end. A result kept for the same
+// spent refresh token (a request whose write was lost, or one that ran while this one's lock had
+// lapsed) is adopted instead of spending the token a second time, which a rotating provider answers
+// with invalid_grant, ending the session. A new result is kept for later requests before it is written.
+bool refresh_session(AppParts& p, Session& s, std::int64_t now) {
+  const std::string spent = s.data["tokens"].value("refresh_token", std::string());
+  auto kept = p.sessions->refresh_result(s.id, spent, now);
+  if (!kept) log_warn("refresh grace cache not readable: " + kept.error().detail);
+  if (kept && *kept) {
+    for (const char* m : kRefreshedMembers)
+      if (auto it = (*kept)->find(m); it != (*kept)->end()) s.data[m] = *it;
+    log_info("refresh token already spent by another request: its result is reused");
+    // Its tokens may be due themselves (short-lived): then refresh with the token it brought.
+    if (!needs_refresh(s, now)) return true;
+  }
+  const std::string presented = s.data["tokens"].value("refresh_token", std::string());
+  const Refresh r = refresh_tokens(*p.oidc, s, now, p.config.refresh_retry_seconds);
+  // Kept only when the provider rotated the token: one that was not spent may be presented again.
+  if (r == Refresh::refreshed && s.data["tokens"].value("refresh_token", std::string()) != presented) {
+    nlohmann::json result = nlohmann::json::object();
+    for (const char* m : kRefreshedMembers)
+      if (auto it = s.data.find(m); it != s.data.end()) result[m] = *it;
+    if (auto k = p.sessions->keep_refresh_result(s.id, presented, result, now); !k)
+      log_warn("refresh result not kept for the grace period: " + k.error().detail);
+  }
+  return r != Refresh::ended;
 }
 
 }  // namespace
@@ -182,17 +215,31 @@ std::optional<Session> App::load_session(Ctx& ctx) {
   bool refresh = p.oidc && needs_refresh(*s, ctx.now);
   bool touch = ctx.now - s->last_used >= kTouchInterval;
   if (refresh || touch) {
-    bool ended = false;
-    auto updated = p.sessions->update(s->id, ctx.now, [&](std::optional<Session>& cur) {
+    // Discovery and the keys are read (or fetched) before the lock, so under it only the token call waits.
+    if (refresh) p.oidc->warm_up();
+    bool ended = false, refreshed = false;
+    auto change = [&](std::optional<Session>& cur) {
       if (!cur) return false;
       cur->last_used = ctx.now;
       // Re-check under the lock: another process may have refreshed already.
-      if (p.oidc && needs_refresh(*cur, ctx.now) && !refresh_tokens(*p.oidc, *cur, ctx.now, p.config.refresh_retry_seconds)) {
-        cur.reset();
-        ended = true;
+      if (p.oidc && needs_refresh(*cur, ctx.now)) {
+        // The lock lives provider_calls_budget_ms + a margin from now: every provider call ends before it.
+        ProviderDeadline deadline(*p.oidc, p.clock->monotonic_ms() + provider_calls_budget_ms(p.config));
+        refreshed = true;
+        if (!refresh_session(p, *cur, ctx.now)) {
+          cur.reset();
+          ended = true;
+        }
       }
       return true;
-    });
+    };
+    auto updated = p.sessions->update(s->id, ctx.now, change);
+    if (!updated && refreshed && !ended) {
+      // The write after a refresh failed (the lock lapsed, Redis blinked): once more, which adopts the
+      // result kept for the grace period instead of losing the new tokens.
+      log_warn("session write after a refresh failed, trying once more: " + updated.error().detail);
+      updated = p.sessions->update(s->id, ctx.now, change);
+    }
     if (!updated) {
       ctx.store_error = updated.error();
       return std::nullopt;

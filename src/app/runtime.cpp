@@ -42,6 +42,11 @@ Result<std::unique_ptr<SessionStore>> open_session_store(const Config& config, c
     o.url = config.session_store;
     o.secret = config.session_secret;
     o.limits = limits;
+    o.key_prefix = config.redis_prefix;
+    // The lock outlives every provider call a refresh makes under it (config.hpp: session_lock_ttl_ms);
+    // a request waiting for it waits as long as a holder may keep it.
+    o.lock_ttl_ms = static_cast<int>(session_lock_ttl_ms(config));
+    o.lock_wait_ms = o.lock_ttl_ms + 1000;
     return open_redis_session_store(o, random);
   }
   return make_error("session_store_unsupported", "session store '" + config.session_store + "' is not supported");
@@ -64,8 +69,13 @@ Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
   if (!view) return make_error(view.error().code, "templates: " + view.error().detail);
   rt->view = *view;
   rt->http = std::make_unique<CurlTransport>();
-  std::string cache = rt->config.session_store == "file" ? rt->config.session_dir + "/.provider-cache.json" : "";
-  rt->oidc = std::make_unique<ProviderClient>(rt->config, *rt->http, rt->clock, cache);
+  // File sessions: a file beside them; Redis: a key every server shares (one JWKS fetch under its lock).
+  std::unique_ptr<ProviderCache> cache =
+      rt->config.session_store == "file"
+          ? make_file_provider_cache(rt->config.session_dir + "/.provider-cache.json")
+          : make_redis_provider_cache(*rt->sessions, static_cast<int>(rt->config.http_connect_timeout_ms +
+                                                                      rt->config.http_timeout_ms + kSessionLockMarginMs));
+  rt->oidc = std::make_unique<ProviderClient>(rt->config, *rt->http, rt->clock, std::move(cache));
   AppParts parts;
   parts.config = rt->config;
   parts.clock = &rt->clock;
@@ -136,6 +146,10 @@ int check_config(const Config& config, std::string& out) {
     Result<void> reachable = store ? ping_session_store(**store) : Result<void>(store.error());
     line(bool(reachable), reachable ? "session store " + where + " (Redis answers)"
                                     : "session store " + where + ": " + reachable.error().detail);
+    line(true, "session lock " + std::to_string(session_lock_ttl_ms(config)) + " ms, outlasting " +
+                   std::to_string(kProviderCallsUnderLock) + " provider calls of up to " +
+                   std::to_string(config.http_connect_timeout_ms + config.http_timeout_ms) +
+                   " ms each; keys start with '" + config.redis_prefix + "'");
   }
   auto view = View::load(config.template_dir);
   line(bool(view), view ? "templates in " + config.template_dir : "templates: " + view.error().detail);

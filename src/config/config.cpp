@@ -249,8 +249,21 @@ Result<Config> load_config(const std::string& path, bool explicit_path, const En
     if (!parse_seconds(*v, ms) || ms < 1) problems.push_back("KINDE_HTTP_TIMEOUT_MS must be a positive number");
     else c.http_timeout_ms = static_cast<long>(ms);
   }
+  if (session_lock_ttl_ms(c) > kMaxSessionLockMs)
+    problems.push_back("KINDE_HTTP_CONNECT_TIMEOUT_MS (" + std::to_string(c.http_connect_timeout_ms) +
+                       ") and KINDE_HTTP_TIMEOUT_MS (" + std::to_string(c.http_timeout_ms) + ") are too long: a refresh "
+                       "may make " + std::to_string(kProviderCallsUnderLock) + " provider calls under the session lock, so "
+                       "the lock would last " + std::to_string(session_lock_ttl_ms(c)) + " ms, more than the " +
+                       std::to_string(kMaxSessionLockMs) + " ms allowed (3 x (connect + total) + 2000 must fit)");
   if (auto v = get({"KINDE_REFRESH_RETRY_SECONDS"}); v && !parse_seconds(*v, c.refresh_retry_seconds))
     problems.push_back("KINDE_REFRESH_RETRY_SECONDS must be a whole number of seconds, got '" + *v + "'");
+  if (auto v = get({"KINDE_REDIS_PREFIX"})) {
+    // Part of every key name: printable, no spaces or glob characters (collect_expired's SCAN MATCH).
+    bool ok = v->size() <= 64;
+    for (char ch : *v) ok = ok && ch > 0x20 && ch < 0x7f && std::string_view("*?[]\\").find(ch) == std::string_view::npos;
+    if (ok) c.redis_prefix = *v;
+    else problems.push_back("KINDE_REDIS_PREFIX must be up to 64 printable characters without spaces or * ? [ ] \\, got '" + *v + "'");
+  }
   c.cookie_secure = !is_loopback_http(c.callback_url);
   if (auto v = get({"SESSION_COOKIE_SECURE", "KINDE_COOKIE_SECURE"}); v && !parse_bool(*v, c.cookie_secure))
     problems.push_back("SESSION_COOKIE_SECURE must be true or false, got '" + *v + "'");
@@ -299,5 +312,11 @@ Result<Config> load_config(const std::string& path, bool explicit_path, const En
   }
   return c;
 }
+
+long provider_calls_budget_ms(const Config& c) {
+  return kProviderCallsUnderLock * (c.http_connect_timeout_ms + c.http_timeout_ms);
+}
+
+long session_lock_ttl_ms(const Config& c) { return provider_calls_budget_ms(c) + kSessionLockMarginMs; }
 
 }  // namespace kinde

@@ -44,8 +44,26 @@ struct Config {
   long http_connect_timeout_ms = 3000;   // KINDE_HTTP_CONNECT_TIMEOUT_MS
   long http_timeout_ms = 10000;          // KINDE_HTTP_TIMEOUT_MS
   std::int64_t refresh_retry_seconds = 30;  // KINDE_REFRESH_RETRY_SECONDS: pause after a failed refresh
+  std::string redis_prefix = "kinde:";   // KINDE_REDIS_PREFIX: first part of every Redis key the app writes
   std::string config_path;               // the file read ("" if none)
 };
+
+// Provider calls a refresh may make while it holds a session's lock (discovery, token, JWKS): the lock
+// is sized for this many worst-case calls.
+inline constexpr long kProviderCallsUnderLock = 3;
+// Time the lock holder keeps for itself after its provider calls (the store's write and release).
+inline constexpr long kSessionLockMarginMs = 2000;
+// Longest lock the app accepts: requests waiting for it would otherwise outlast any web server's
+// FastCGI timeout.
+inline constexpr long kMaxSessionLockMs = 120000;
+
+// The deadline (ms) for all provider calls made under a session's lock: kProviderCallsUnderLock x
+// (connect timeout + total timeout).
+long provider_calls_budget_ms(const Config& c);
+// The session lock's lifetime (ms): provider_calls_budget_ms + kSessionLockMarginMs, so a holder's
+// provider calls always end before its lock can lapse. load_config refuses timeouts that make it
+// longer than kMaxSessionLockMs.
+long session_lock_ttl_ms(const Config& c);
 
 // Parses dotenv text: KEY=value, `export KEY=value`, '#' comments (whole line, or after whitespace in
 // an unquoted value), single quotes (literal), double quotes (\n \" \\ escapes). Errors name the line.

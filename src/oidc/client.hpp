@@ -63,6 +63,25 @@ class OidcClient {
   // endpoint listed), "revocation_failed" (network, timeout or an HTTP error; the detail never holds the token),
   // and metadata()'s.
   virtual Result<void> revoke_refresh_token(const std::string& refresh_token) = 0;
+  // Every provider call from now on ends by this Clock::monotonic_ms() instant (its timeouts are cut to
+  // fit; once it has passed a call fails at once with "http_timeout"); 0 lifts it. The refresh path
+  // sets it while it holds a session lock, so no call outlives the lock.
+  virtual void set_deadline(std::int64_t monotonic_ms) { (void)monotonic_ms; }
+  // Loads discovery and the JWKS (from the shared cache, else the provider) so that a refresh that
+  // follows needs only the token call. Failures are left for the calls that need the documents.
+  virtual void warm_up() {}
+};
+
+// Sets a deadline on an OidcClient for the holder's lifetime and lifts it after.
+class ProviderDeadline {
+ public:
+  ProviderDeadline(OidcClient& client, std::int64_t monotonic_ms) : client_(client) { client_.set_deadline(monotonic_ms); }
+  ~ProviderDeadline() { client_.set_deadline(0); }
+  ProviderDeadline(const ProviderDeadline&) = delete;
+  ProviderDeadline& operator=(const ProviderDeadline&) = delete;
+
+ private:
+  OidcClient& client_;
 };
 
 }  // namespace kinde

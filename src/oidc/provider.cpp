@@ -1,19 +1,14 @@
 #include "oidc/provider.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "jose/base64url.hpp"
 #include "jose/jws.hpp"
+#include "oidc/provider_cache.hpp"
 #include "oidc/token_checks.hpp"
 #include "util/log.hpp"
 #include "util/url.hpp"
@@ -106,39 +101,14 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
   return true;
 }
 
-// An exclusive fcntl lock on <cache file>.lock for the holder's lifetime; a no-op for a memory-only cache or
-// when the lock file cannot be opened (the cache is an optimisation: never fail a request over it).
-class CacheLock {
- public:
-  explicit CacheLock(const std::string& cache_file) {
-    if (cache_file.empty()) return;
-    fd_ = ::open((cache_file + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0) return;
-    struct flock fl {};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-#ifdef F_OFD_SETLKW
-    const int cmd = F_OFD_SETLKW;
-#else
-    const int cmd = F_SETLKW;
-#endif
-    int rc;
-    do rc = ::fcntl(fd_, cmd, &fl); while (rc == -1 && errno == EINTR);
-  }
-  ~CacheLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the lock
-  }
-  CacheLock(const CacheLock&) = delete;
-  CacheLock& operator=(const CacheLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
-
 }  // namespace
 
 ProviderClient::ProviderClient(const Config& config, HttpTransport& http, const Clock& clock, std::string cache_file)
-    : config_(config), http_(http), clock_(clock), cache_file_(std::move(cache_file)) {}
+    : ProviderClient(config, http, clock, cache_file.empty() ? nullptr : make_file_provider_cache(std::move(cache_file))) {}
+
+ProviderClient::ProviderClient(const Config& config, HttpTransport& http, const Clock& clock,
+                               std::unique_ptr<ProviderCache> cache)
+    : config_(config), http_(http), clock_(clock), cache_(std::move(cache)) {}
 
 std::string ProviderClient::discovery_url(const std::string& issuer) {
   return issuer_base(issuer) + "/.well-known/openid-configuration";
@@ -224,24 +194,20 @@ Result<TokenSet> ProviderClient::parse_token_response(long status, const std::st
 }
 
 void ProviderClient::load_disk_cache() {
-  if (disk_loaded_ || cache_file_.empty()) return;
+  if (disk_loaded_ || !cache_) return;
   disk_loaded_ = true;
   merge_disk_cache();
 }
 
 bool ProviderClient::merge_disk_cache() {
-  if (cache_file_.empty()) return false;
-  std::ifstream in(cache_file_);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (!cache_) return false;
+  auto j = nlohmann::json::parse(cache_->read(), nullptr, false);
   if (!j.is_object() || j.value("issuer", "") != config_.issuer) return false;
   auto number = [&j](const char* key) {
     auto it = j.find(key);
     return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : std::int64_t{0};
   };
-  // Another process may have re-fetched since: its newer parts win; ours stay when the file is older.
+  // Another process may have re-fetched since: its newer parts win; ours stay when the cache is older.
   const std::int64_t discovery_at = number("discovery_at");
   const std::string discovery = str_field(j, "discovery");
   if (!discovery.empty() && (discovery_at > discovery_at_ || !meta_)) {
@@ -271,34 +237,41 @@ bool ProviderClient::merge_disk_cache() {
 }
 
 void ProviderClient::save_disk_cache() {
-  if (cache_file_.empty()) return;
-  CacheLock lock(cache_file_);  // never called with the lock held (see force_jwks_fetch)
+  if (!cache_) return;
+  auto lock = cache_->lock();  // never called with the lock held (see force_jwks_fetch)
   write_disk_cache();
 }
 
 void ProviderClient::write_disk_cache() {
-  if (cache_file_.empty()) return;
-  // Keep a later forced-fetch time written by another process since we read the file (the rate limit is shared).
-  {
-    std::ifstream in(cache_file_);
-    std::stringstream ss;
-    if (in) ss << in.rdbuf();
-    auto old = nlohmann::json::parse(ss.str(), nullptr, false);
-    if (old.is_object() && old.value("issuer", "") == config_.issuer) {
-      auto it = old.find("jwks_forced_at");
-      if (it != old.end() && it->is_number_integer()) jwks_forced_at_ = std::max(jwks_forced_at_, it->get<std::int64_t>());
-    }
+  if (!cache_) return;
+  // Keep a later forced-fetch time written by another process since we read the cache (the rate limit is shared).
+  auto old = nlohmann::json::parse(cache_->read(), nullptr, false);
+  if (old.is_object() && old.value("issuer", "") == config_.issuer) {
+    auto it = old.find("jwks_forced_at");
+    if (it != old.end() && it->is_number_integer()) jwks_forced_at_ = std::max(jwks_forced_at_, it->get<std::int64_t>());
   }
   nlohmann::json j = {{"issuer", config_.issuer}, {"discovery", discovery_json_}, {"discovery_at", discovery_at_},
                       {"jwks", jwks_json_},       {"jwks_at", jwks_at_},           {"jwks_forced_at", jwks_forced_at_}};
-  // Written to a temporary file and renamed: a reader in another process sees old or new, whole.
-  std::string tmp = cache_file_ + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return;  // a cache is an optimisation: failing to write it is not an error
-  std::string text = j.dump();
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), cache_file_.c_str()) != 0) ::unlink(tmp.c_str());
+  cache_->write(j.dump());
+}
+
+void ProviderClient::set_deadline(std::int64_t monotonic_ms) { deadline_ms_ = monotonic_ms; }
+
+// Every provider call goes through here, so a deadline (set_deadline) bounds them all: the request's own
+// timeouts are cut to the time left, and none is started once it is gone.
+Result<HttpResponse> ProviderClient::perform(HttpRequest req) {
+  if (deadline_ms_ != 0) {
+    const std::int64_t left = deadline_ms_ - clock_.monotonic_ms();
+    if (left <= 0)
+      return make_error("http_timeout", "no time left for a provider call before the session lock lapses (" + req.url + ")");
+    req.connect_timeout_ms = std::min<long>(req.connect_timeout_ms, static_cast<long>(left));
+    req.total_timeout_ms = std::min<long>(req.total_timeout_ms, static_cast<long>(left));
+  }
+  return http_.perform(req);
+}
+
+void ProviderClient::warm_up() {
+  if (metadata()) (void)load_jwks(false);
 }
 
 Result<std::string> ProviderClient::fetch(const std::string& url) {
@@ -307,7 +280,7 @@ Result<std::string> ProviderClient::fetch(const std::string& url) {
   req.connect_timeout_ms = config_.http_connect_timeout_ms;
   req.total_timeout_ms = config_.http_timeout_ms;
   req.headers.emplace_back("Accept", "application/json");
-  auto res = http_.perform(req);
+  auto res = perform(std::move(req));
   if (!res) return res.error();
   if (res->status != 200)
     return make_error("http_status", url + " answered HTTP " + std::to_string(res->status));
@@ -367,7 +340,7 @@ Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
   // Discovery before the lock: a stale document is re-fetched and saved, which takes the lock itself (an OFD lock
   // taken twice in one process would wait for itself).
   auto m = metadata();
-  CacheLock lock(cache_file_);
+  auto lock = cache_ ? cache_->lock() : nullptr;
   const std::uint64_t generation = keys_generation_;
   merge_disk_cache();
   if (keys_generation_ != generation) return Ok{};  // newer keys from another process: try them first
@@ -422,7 +395,7 @@ HttpRequest ProviderClient::client_post(const std::string& url,
 Result<TokenSet> ProviderClient::token_request(std::vector<std::pair<std::string, std::string>> form) {
   auto m = metadata();
   if (!m) return m.error();
-  auto res = http_.perform(client_post(m->token_endpoint, std::move(form)));
+  auto res = perform(client_post(m->token_endpoint, std::move(form)));
   if (!res) return make_error("token_endpoint_failed", res.error().code + ": " + res.error().detail);
   return parse_token_response(res->status, res->body, clock_.now());
 }
@@ -436,7 +409,7 @@ Result<void> ProviderClient::revoke_refresh_token(const std::string& refresh_tok
   HttpRequest req = client_post(m->revocation_endpoint, {{"token", refresh_token}, {"token_type_hint", "refresh_token"}});
   req.connect_timeout_ms = std::min(req.connect_timeout_ms, kRevocationTimeoutMs);
   req.total_timeout_ms = std::min(req.total_timeout_ms, kRevocationTimeoutMs);
-  auto res = http_.perform(req);
+  auto res = perform(std::move(req));
   if (!res) return make_error("revocation_failed", res.error().code + ": " + res.error().detail);
   // RFC 7009 2.2: 200 whether or not the token was still valid; 2.2.1: an error response otherwise.
   if (res->status != 200) {

@@ -12,6 +12,7 @@
 #include "jose/jws.hpp"
 #include "oidc/client.hpp"
 #include "oidc/token_checks.hpp"
+#include "oidc/provider_cache.hpp"
 #include "util/clock.hpp"
 
 namespace kinde {
@@ -20,6 +21,8 @@ class ProviderClient : public OidcClient {
  public:
   // cache_file: where discovery and JWKS are kept between processes ("" = memory only).
   ProviderClient(const Config& config, HttpTransport& http, const Clock& clock, std::string cache_file);
+  // The same with any shared cache (null = memory only), e.g. make_redis_provider_cache.
+  ProviderClient(const Config& config, HttpTransport& http, const Clock& clock, std::unique_ptr<ProviderCache> cache);
 
   Result<ProviderMetadata> metadata() override;
   Result<TokenSet> exchange_code(const std::string& code, const std::string& code_verifier,
@@ -32,6 +35,8 @@ class ProviderClient : public OidcClient {
   Result<nlohmann::json> verify_access_token(const std::string& token, std::int64_t now) override;
   Result<void> revoke_refresh_token(const std::string& refresh_token) override;
   Result<nlohmann::json> userinfo(const std::string& access_token) override;
+  void set_deadline(std::int64_t monotonic_ms) override;
+  void warm_up() override;
 
   // Longest wait for the revocation endpoint (ms): logout must not hang on it.
   static constexpr long kRevocationTimeoutMs = 2000;
@@ -59,6 +64,7 @@ class ProviderClient : public OidcClient {
   static Result<TokenSet> parse_token_response(long status, const std::string& body, std::int64_t now);
 
  private:
+  Result<HttpResponse> perform(HttpRequest req);
   Result<std::string> fetch(const std::string& url);
   // A form POST to an endpoint that authenticates the client (token, revocation): KINDE_TOKEN_AUTH's method.
   HttpRequest client_post(const std::string& url, std::vector<std::pair<std::string, std::string>> form) const;
@@ -78,13 +84,14 @@ class ProviderClient : public OidcClient {
   const Config& config_;
   HttpTransport& http_;
   const Clock& clock_;
-  std::string cache_file_;
+  std::unique_ptr<ProviderCache> cache_;
   std::string discovery_json_;
   std::string jwks_json_;
   std::int64_t discovery_at_ = 0;
   std::int64_t jwks_at_ = 0;
   std::int64_t jwks_forced_at_ = 0;  // last forced (unknown kid) JWKS fetch by any process, via the disk cache
   bool disk_loaded_ = false;
+  std::int64_t deadline_ms_ = 0;     // set_deadline: provider calls end by this Clock::monotonic_ms (0: none)
   std::optional<ProviderMetadata> meta_;
   std::vector<Jwk> keys_;
   std::uint64_t keys_generation_ = 0;  // bumped whenever keys_ is replaced

@@ -72,6 +72,8 @@ namespace {
 
 constexpr const char* kShardLockName = ".lock";
 constexpr std::string_view kTempPrefix = ".tmp-";
+// Refresh results kept for the grace period: <shard>/.grace-<name> (a dot name: not a session record).
+constexpr std::string_view kGracePrefix = ".grace-";
 constexpr std::size_t kSecretSize = 48;
 constexpr int kLockAttempts = 64;
 constexpr int kShards = 256;
@@ -310,6 +312,31 @@ class FileSessionStore : public SessionStore {
     return removed;
   }
 
+  Result<void> keep_refresh_result(const std::string& id, const std::string& spent, const nlohmann::json& result,
+                                   std::int64_t now) override {
+    if (!is_valid_session_id(id)) return make_error("session_bad_id", "refusing to keep a result for a malformed id");
+    const Paths p = grace_paths(refresh_grace_name(spent));
+    if (ops_->mkdir(p.shard.c_str(), 0700) != 0 && errno != EEXIST) return unavailable(errno, "creating session directory", p.shard);
+    // Written whole and renamed into place like a session record: a reader sees none or all of it.
+    return write_record(p, seal_refresh_result(result, now + kRefreshGraceSeconds, p.hash.substr(kGracePrefix.size()), id, key_, random_));
+  }
+
+  Result<std::optional<nlohmann::json>> refresh_result(const std::string& id, const std::string& spent,
+                                                       std::int64_t now) override {
+    if (!is_valid_session_id(id)) return std::optional<nlohmann::json>{};
+    const std::string name = refresh_grace_name(spent);
+    const Paths p = grace_paths(name);
+    int raw = ops_->open(p.file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (raw < 0) {
+      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) return std::optional<nlohmann::json>{};
+      return unavailable(errno, "reading a refresh result", p.shard);
+    }
+    Fd fd(ops_.get(), raw);
+    std::string blob;
+    if (read_all(*ops_, fd.get(), blob) != 0) return unavailable(errno, "reading a refresh result", p.shard);
+    return open_refresh_result(blob, name, id, key_, now);
+  }
+
   const SessionLimits& limits() const override { return opt_.limits; }
 
  private:
@@ -336,6 +363,15 @@ class FileSessionStore : public SessionStore {
     Paths p;
     p.hash = session_id_hash(id);
     p.shard = dir_ + "/" + p.hash.substr(0, 2);
+    p.file = p.shard + "/" + p.hash;
+    return p;
+  }
+
+  // A refresh result's file: in the shard of its name, hash = ".grace-<name>" (also names its temp file).
+  Paths grace_paths(const std::string& name) const {
+    Paths p;
+    p.hash = std::string(kGracePrefix) + name;
+    p.shard = dir_ + "/" + name.substr(0, 2);
     p.file = p.shard + "/" + p.hash;
     return p;
   }
@@ -460,6 +496,8 @@ class FileSessionStore : public SessionStore {
       const std::string path = sdir + "/" + *it;
       if (it->compare(0, kTempPrefix.size(), kTempPrefix) == 0) {
         sweep_temp(path, now);
+      } else if (it->compare(0, kGracePrefix.size(), kGracePrefix) == 0) {
+        sweep_grace(path, now);
       } else if (is_hash_name(*it) && sweep_session(path, now)) {
         ++removed;
       }
@@ -473,6 +511,20 @@ class FileSessionStore : public SessionStore {
     if (ops_->lstat(path.c_str(), &st) == 0 && now - static_cast<std::int64_t>(st.st_mtime) > opt_.stray_temp_age) {
       unlink_logged(path);
     }
+  }
+
+  // Removes a kept refresh result once its grace period is over (or, unreadable, once older than it).
+  void sweep_grace(const std::string& path, std::int64_t now) {
+    int raw = ops_->open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (raw < 0) return;
+    Fd fd(ops_.get(), raw);
+    char buf[kGraceHeaderSize];
+    std::int64_t expires_at = 0;
+    struct stat st {};
+    const bool header = ops_->read(raw, buf, sizeof buf) == static_cast<ssize_t>(sizeof buf) &&
+                        peek_refresh_result_expiry(std::string_view(buf, sizeof buf), expires_at);
+    if (!header && ops_->fstat(raw, &st) == 0) expires_at = static_cast<std::int64_t>(st.st_mtime) + kRefreshGraceSeconds;
+    if (expires_at != 0 && expires_at <= now) unlink_logged(path);
   }
 
   // Removes the session file at path when its header says it is expired. Never waits for a lock:

@@ -349,7 +349,38 @@ class RedisSessionStore : public SessionStore {
     return removed;
   }
 
+  Result<void> keep_refresh_result(const std::string& id, const std::string& spent, const nlohmann::json& result,
+                                   std::int64_t now) override {
+    if (!is_valid_session_id(id)) return make_error("session_bad_id", "refusing to keep a result for a malformed id");
+    const std::string name = refresh_grace_name(spent);
+    // Redis drops it after the grace period (PX); open_refresh_result checks the sealed expiry too.
+    auto r = command({"SET", opt_.key_prefix + "r:" + name,
+                      seal_refresh_result(result, now + kRefreshGraceSeconds, name, id, key_, random_), "PX",
+                      std::to_string(kRefreshGraceSeconds * 1000)},
+                     true);
+    if (!r) return r.error();
+    if ((*r)->type == REDIS_REPLY_ERROR) return unexpected("SET", r->get());
+    return Ok{};
+  }
+
+  Result<std::optional<nlohmann::json>> refresh_result(const std::string& id, const std::string& spent,
+                                                       std::int64_t now) override {
+    if (!is_valid_session_id(id)) return std::optional<nlohmann::json>{};
+    const std::string name = refresh_grace_name(spent);
+    auto r = command({"GET", opt_.key_prefix + "r:" + name}, true);
+    if (!r) return r.error();
+    if ((*r)->type == REDIS_REPLY_NIL) return std::optional<nlohmann::json>{};
+    if ((*r)->type != REDIS_REPLY_STRING) return unexpected("GET", r->get());
+    return open_refresh_result(std::string_view((*r)->str, (*r)->len), name, id, key_, now);
+  }
+
   const SessionLimits& limits() const override { return opt_.limits; }
+
+  // For helpers sharing this connection (the provider cache): a command safe to repeat.
+  Result<ReplyPtr> shared_command(const std::vector<std::string>& argv) { return command(argv, true); }
+  const std::string& key_prefix() const { return opt_.key_prefix; }
+  // Takes the lock at `key` (SET NX PX ttl_ms), waiting at most ttl_ms; its owner token.
+  Result<std::string> lock_key_for(const std::string& key, int ttl_ms) { return acquire_key(key, ttl_ms, ttl_ms); }
 
  private:
   // Holds an acquired lock; releases it (compare-and-delete) unless commit() already did, also
@@ -436,17 +467,18 @@ class RedisSessionStore : public SessionStore {
   }
 
   // Waits for the session's lock: polls with growing small sleeps, in total at most lock_wait_ms.
-  Result<std::string> acquire(const std::string& id) {
-    const std::string lk = lock_key(id);
+  Result<std::string> acquire(const std::string& id) { return acquire_key(lock_key(id), opt_.lock_ttl_ms, opt_.lock_wait_ms); }
+
+  Result<std::string> acquire_key(const std::string& lk, int ttl_ms, int wait_ms) {
     const std::string token = hex_encode(random_.bytes(16));
     int waited = 0, step = 2;
     for (;;) {
-      auto r = command({"EVAL", kAcquireScript, "1", lk, token, std::to_string(opt_.lock_ttl_ms)}, true);
+      auto r = command({"EVAL", kAcquireScript, "1", lk, token, std::to_string(ttl_ms)}, true);
       if (!r) return r.error();
       if ((*r)->type != REDIS_REPLY_INTEGER) return unexpected("EVAL acquire", r->get());
       if ((*r)->integer == 1) return token;
-      if (waited >= opt_.lock_wait_ms) return unavailable("session is locked by another request");
-      const int nap = std::min(step, opt_.lock_wait_ms - waited);
+      if (waited >= wait_ms) return unavailable("session is locked by another request");
+      const int nap = std::min(step, wait_ms - waited);
       opt_.sleep(nap);
       waited += nap;
       step = std::min(step * 2, 50);
@@ -539,7 +571,67 @@ class RedisSessionStore : public SessionStore {
   std::string gc_cursor_ = "0";
 };
 
+// The provider cache in Redis: one key with the document, one lock key; a lock that cannot be had in
+// time (or Redis down) is a no-op, as for the file cache: the cache is an optimisation.
+class RedisProviderCache : public ProviderCache {
+ public:
+  RedisProviderCache(RedisSessionStore& store, int lock_ttl_ms)
+      : store_(store), key_(store.key_prefix() + "provider"), lock_key_(store.key_prefix() + "provider-lock"),
+        lock_ttl_ms_(lock_ttl_ms) {}
+
+  std::string read() override {
+    auto r = store_.shared_command({"GET", key_});
+    if (!r || (*r)->type != REDIS_REPLY_STRING) return {};
+    return std::string((*r)->str, (*r)->len);
+  }
+
+  void write(const std::string& text) override {
+    // Kept a while past the discovery TTL, so an abandoned prefix does not keep it for ever.
+    auto r = store_.shared_command({"SET", key_, text, "PX", std::to_string(kKeepMs)});
+    if (!r) log_warn("provider cache not written to Redis: " + r.error().detail);
+  }
+
+  std::unique_ptr<ProviderCacheLock> lock() override {
+    auto token = store_.lock_key_for(lock_key_, lock_ttl_ms_);
+    if (!token) {
+      log_warn("provider cache lock not taken: " + token.error().detail);
+      return nullptr;
+    }
+    return std::make_unique<Held>(store_, lock_key_, *token);
+  }
+
+ private:
+  static constexpr std::int64_t kKeepMs = 2LL * 24 * 3600 * 1000;
+
+  class Held : public ProviderCacheLock {
+   public:
+    Held(RedisSessionStore& store, std::string key, std::string token)
+        : store_(store), key_(std::move(key)), token_(std::move(token)) {}
+    ~Held() override {
+      // Compare-and-delete: a lock that lapsed and was taken by another process stays theirs.
+      try {
+        (void)store_.shared_command({"EVAL", kReleaseScript, "1", key_, token_});
+      } catch (...) {
+      }
+    }
+
+   private:
+    RedisSessionStore& store_;
+    std::string key_, token_;
+  };
+
+  RedisSessionStore& store_;
+  std::string key_, lock_key_;
+  int lock_ttl_ms_;
+};
+
 }  // namespace
+
+std::unique_ptr<ProviderCache> make_redis_provider_cache(SessionStore& store, int lock_ttl_ms) {
+  auto* redis = dynamic_cast<RedisSessionStore*>(&store);
+  if (!redis) return nullptr;
+  return std::make_unique<RedisProviderCache>(*redis, lock_ttl_ms);
+}
 
 Result<RedisAddress> parse_redis_url(std::string_view url) {
   if (url.rfind("rediss://", 0) == 0) {

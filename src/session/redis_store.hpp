@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "oidc/provider_cache.hpp"
 #include "session/session.hpp"
 #include "util/random.hpp"
 #include "util/result.hpp"
@@ -38,7 +39,8 @@ struct RedisStoreOptions {
   std::string url;                 // KINDE_SESSION_STORE
   std::string secret;              // KINDE_SESSION_SECRET, required (>= 32 bytes), shared by every server
   SessionLimits limits;
-  std::string key_prefix = "kinde:";   // keys are <prefix>s:<sha256 hex of id>, locks <prefix>l:<hash>
+  std::string key_prefix = "kinde:";   // KINDE_REDIS_PREFIX: sessions <prefix>s:<sha256 hex of id>, locks <prefix>l:<hash>,
+                                       // refresh results <prefix>r:<hash>, the provider cache <prefix>provider
   int connect_timeout_ms = 1000;
   int command_timeout_ms = 2000;
   int lock_ttl_ms = 10000;         // an update's lock lapses after this even if its holder died
@@ -59,6 +61,12 @@ Result<std::unique_ptr<SessionStore>> open_redis_session_store(const RedisStoreO
 // Probes a store opened by open_redis_session_store: Ok when Redis answers PING now, else
 // "session_store_unavailable" with the reason. Other stores: Ok.
 Result<void> ping_session_store(SessionStore& store);
+
+// The provider cache (discovery, JWKS, the forced-refetch time) in the Redis of a store opened by
+// open_redis_session_store, shared by every server: the document at <prefix>provider, its lock at
+// <prefix>provider-lock (SET NX PX lock_ttl_ms, released by its owner only). nullptr for other
+// stores. `store` must outlive the cache.
+std::unique_ptr<ProviderCache> make_redis_provider_cache(SessionStore& store, int lock_ttl_ms);
 
 // The Redis key holding the session with this id (<prefix>s:<sha256 hex>); for tests and tools.
 std::string redis_session_key(const std::string& prefix, const std::string& id);

@@ -83,6 +83,40 @@ bool peek_session_header(std::string_view blob, std::int64_t& created, std::int6
   return true;
 }
 
+std::string refresh_grace_name(std::string_view spent_refresh_token) {
+  return session_id_hash("kinde-fcgi refresh grace v1:" + std::string(spent_refresh_token));
+}
+
+bool peek_refresh_result_expiry(std::string_view blob, std::int64_t& expires_at) {
+  if (blob.size() < kGraceHeaderSize || blob.substr(0, kGraceMagic.size()) != kGraceMagic) return false;
+  if (static_cast<unsigned char>(blob[3]) != kSealedVersion) return false;
+  expires_at = get_u64(blob.substr(4, 8));
+  return true;
+}
+
+std::string seal_refresh_result(const nlohmann::json& result, std::int64_t expires_at, const std::string& name,
+                                const std::string& session_id, std::string_view key, Random& random) {
+  std::string header(kGraceMagic);
+  header += static_cast<char>(kSealedVersion);
+  put_u64(header, expires_at);
+  const std::string plain = result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return header + aead_seal(key, header + name + session_id_hash(session_id), plain, random);
+}
+
+std::optional<nlohmann::json> open_refresh_result(std::string_view blob, const std::string& name,
+                                                  const std::string& session_id, std::string_view key,
+                                                  std::int64_t now) {
+  std::int64_t expires_at = 0;
+  if (key.size() != 32 || blob.size() > kSealedMaxSize || !peek_refresh_result_expiry(blob, expires_at)) return std::nullopt;
+  if (expires_at <= now) return std::nullopt;
+  const std::string aad = std::string(blob.substr(0, kGraceHeaderSize)) + name + session_id_hash(session_id);
+  std::optional<std::string> plain = aead_open(key, aad, blob.substr(kGraceHeaderSize));
+  if (!plain) return std::nullopt;
+  auto j = nlohmann::json::parse(*plain, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  return j;
+}
+
 std::string seal_session(const Session& s, std::string_view key, Random& random) {
   if (key.size() != 32) throw std::invalid_argument("session key must be 32 bytes");
   std::string header(kSealedMagic);

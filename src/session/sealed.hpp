@@ -45,6 +45,29 @@ bool peek_session_header(std::string_view blob, std::int64_t& created, std::int6
 // Hex SHA-256 of the id (file/record name; a listing reveals no cookie).
 std::string session_id_hash(std::string_view id);
 
+// Refresh results kept for the grace period (session.hpp: keep_refresh_result). Layout, big-endian:
+//   "KRG" (3) | format version (1) | expires_at (8) | nonce (12) | ciphertext | tag (16)
+// sealed under the session key with the header, the record's name and the session-id hash as
+// associated data: only the session that spent the token opens it, and only under that name.
+inline constexpr std::string_view kGraceMagic = "KRG";
+inline constexpr std::size_t kGraceHeaderSize = 12;
+
+// The name a refresh result is kept under: hex SHA-256 of a domain label and the spent refresh token,
+// so the token itself is never a file or key name.
+std::string refresh_grace_name(std::string_view spent_refresh_token);
+
+// Seals a refresh result (a JSON object) for session_id under `name`, valid until expires_at.
+std::string seal_refresh_result(const nlohmann::json& result, std::int64_t expires_at, const std::string& name,
+                                const std::string& session_id, std::string_view key, Random& random);
+
+// The result, or nullopt when malformed, tampered, for another name or session, or expired at `now`.
+std::optional<nlohmann::json> open_refresh_result(std::string_view blob, const std::string& name,
+                                                  const std::string& session_id, std::string_view key,
+                                                  std::int64_t now);
+
+// The expiry in a grace record's header (for sweeps); false when it is not one.
+bool peek_refresh_result_expiry(std::string_view blob, std::int64_t& expires_at);
+
 // AES-256-GCM with a random 12-byte nonce: returns nonce | ciphertext | tag (16). Throws
 // std::invalid_argument on a key that is not 32 bytes, std::runtime_error when OpenSSL fails.
 std::string aead_seal(std::string_view key, std::string_view aad, std::string_view plain, Random& random);

@@ -89,10 +89,25 @@ class MemorySessionStore : public SessionStore {
     return n;
   }
 
+  Result<void> keep_refresh_result(const std::string& id, const std::string& spent, const nlohmann::json& result,
+                                   std::int64_t now) override {
+    grace_[{id, spent}] = {result, now + kRefreshGraceSeconds};
+    return Ok{};
+  }
+
+  Result<std::optional<nlohmann::json>> refresh_result(const std::string& id, const std::string& spent,
+                                                       std::int64_t now) override {
+    auto it = grace_.find({id, spent});
+    if (it == grace_.end() || it->second.second <= now) return std::optional<nlohmann::json>{};
+    return std::optional<nlohmann::json>{it->second.first};
+  }
+
   const SessionLimits& limits() const override { return limits_; }
 
  private:
   SessionLimits limits_;
+  // (session id, spent refresh token) -> (result, expires_at); a test store, so kept in clear.
+  std::map<std::pair<std::string, std::string>, std::pair<nlohmann::json, std::int64_t>> grace_;
   std::map<std::string, Session> map_;
 };
 

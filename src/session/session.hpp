@@ -32,6 +32,10 @@ struct SessionLimits {
 // True when the session is past its idle timeout or absolute lifetime at `now`.
 bool session_expired(const Session& s, const SessionLimits& limits, std::int64_t now);
 
+// How long a refresh result is kept for requests still holding the refresh token it spent
+// (mod_auth_openidc keeps its refresh results 30 s too).
+inline constexpr std::int64_t kRefreshGraceSeconds = 30;
+
 // Error codes a store returns: "session_store_unavailable" (disk full, unwritable, Redis down:
 // the app answers 503), "session_store_corrupt" is never returned (a bad record reads as absent).
 class SessionStore {
@@ -60,6 +64,19 @@ class SessionStore {
 
   // Removes up to `budget` expired sessions (budget 0 = no limit); returns how many were removed.
   virtual Result<std::size_t> collect_expired(std::int64_t now, std::size_t budget) = 0;
+
+  // Keeps a refresh's result (the session data it wrote: tokens, user, claims) for
+  // kRefreshGraceSeconds from `now`, sealed like a session record and named by a hash of the refresh
+  // token it spent (never the token): a request of the same session still holding that token adopts
+  // it instead of spending the token again. May be called inside update(). Errors as save().
+  virtual Result<void> keep_refresh_result(const std::string& session_id, const std::string& spent_refresh_token,
+                                           const nlohmann::json& result, std::int64_t now) = 0;
+
+  // The result kept for this session and spent refresh token; nullopt when none, expired or unreadable.
+  // May be called inside update().
+  virtual Result<std::optional<nlohmann::json>> refresh_result(const std::string& session_id,
+                                                               const std::string& spent_refresh_token,
+                                                               std::int64_t now) = 0;
 
   // Limits used by load/collect.
   virtual const SessionLimits& limits() const = 0;

@@ -9,12 +9,15 @@ class Clock {
   virtual ~Clock() = default;
   // Seconds since the Unix epoch.
   virtual std::int64_t now() const = 0;
+  // Milliseconds on a clock that never jumps (for deadlines); by default now() in ms.
+  virtual std::int64_t monotonic_ms() const { return now() * 1000; }
 };
 
 // The real wall clock.
 class SystemClock : public Clock {
  public:
   std::int64_t now() const override;
+  std::int64_t monotonic_ms() const override;
 };
 
 // A clock that says what it is told; for tests.

@@ -15,6 +15,7 @@
 //   token     normal | invalid_grant | http_500 | html | invalid_json | hang          (every grant)
 //   refresh   rotate (default) | same (no new refresh token) | changed_sub | invalid_grant
 //   discovery normal | wrong_issuer | http_500 | hang;   jwks  normal | http_500 | empty | hang
+//   delayMs (every request but /_control answers this much later: a slow provider)
 //   expiresIn, refreshExpiresIn (seconds; null = no expires_in in the answer), tokenDelayMs, nonce (override the
 //   recorded one), tokenType (token_type of every answer), accessTokenTtl (exp of access tokens, seconds)
 //   revocation normal | http_500 | hang | absent (not listed in discovery)
@@ -48,6 +49,7 @@ const DEFAULT_MODE = {
   expiresIn: 3600,        // expires_in of code-grant answers
   refreshExpiresIn: 3600, // expires_in of refresh-grant answers
   tokenDelayMs: 0,        // delay before the token endpoint answers (to overlap concurrent refreshes)
+  delayMs: 0,             // delay before any endpoint but /_control answers (a slow provider)
   nonce: null,            // force the nonce put in ID tokens (null: the one recorded at /oauth2/auth)
   tokenType: 'bearer',    // token_type of every token answer
   accessTokenTtl: null,   // exp of issued access tokens, seconds from now (null: the answer's expires_in)
@@ -265,6 +267,7 @@ export class FakeIdp {
       req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
     });
     this.requests.push({ method: req.method, path: url.pathname, host: req.headers.host });
+    if (this.mode.delayMs > 0 && url.pathname !== '/_control') await new Promise((r) => setTimeout(r, this.mode.delayMs));
     const json = (status, obj, extra = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...extra });
       res.end(JSON.stringify(obj));

@@ -113,8 +113,9 @@ describe('two app servers sharing one Redis session store', () => {
     assert.ok(callback.searchParams.get('state'));
 
     // Nothing of the sign-in is in Redis: it travels in its sealed cookie, which B opens with the
-    // shared KINDE_SESSION_SECRET.
-    assert.equal(await redisCommand(redis.port, ['DBSIZE']), ':0', 'nothing stored before the callback');
+    // shared KINDE_SESSION_SECRET. The only key is the provider cache (discovery, fetched by /login).
+    assert.equal(await redisCommand(redis.port, ['DBSIZE']), ':1', 'nothing but the provider cache before the callback');
+    assert.equal(await redisCommand(redis.port, ['EXISTS', 'kinde:provider']), ':1');
     mirrorCookies(jar, a.baseUrl, b.baseUrl);
     const done = await browse(`${b.baseUrl}/callback${callback.search}`, jar);
     assertSignedIn(done, /bob/i);

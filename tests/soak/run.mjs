@@ -15,9 +15,13 @@
 //
 // Usage: node tests/soak/run.mjs [build-dir]. Environment: SOAK_BIN (another kinde.fcgi), SOAK_SECONDS (180), SOAK_CLIENTS (16),
 // SOAK_PROCS (4), SOAK_ACCESS_TTL (75: the app refreshes 60 s before expiry, so every 15 s),
-// SOAK_KILL_MIN_MS / SOAK_KILL_MAX_MS (2000 / 5000). Exit status 0 only when every count is 0.
+// SOAK_KILL_MIN_MS / SOAK_KILL_MAX_MS (2000 / 5000). KINDE_SESSION_STORE=redis://host:port[/db] keeps the
+// sessions in that Redis instead of files (under a fresh KINDE_REDIS_PREFIX, so other keys there are
+// left alone; KINDE_SESSION_SECRET is generated for the run); the torn-record check then reads Redis.
+// Exit status 0 only when every count is 0.
 
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -88,13 +92,20 @@ const idpEnv = {
   IDP_REDIRECT_URIS: `${base}/callback`,
   IDP_POST_LOGOUT_REDIRECT_URIS: `${base}/`,
 };
+// The session store: files in the run directory (default), or the Redis named by KINDE_SESSION_STORE.
+const REDIS_URL = /^redis:\/\//.test(process.env.KINDE_SESSION_STORE || '') ? process.env.KINDE_SESSION_STORE : null;
+const storeEnv = REDIS_URL ? {
+  KINDE_SESSION_STORE: REDIS_URL,
+  KINDE_SESSION_SECRET: randomBytes(36).toString('base64'),
+  KINDE_REDIS_PREFIX: `soak-${randomBytes(4).toString('hex')}:`,
+} : {};
 let idp = await startIdp(idpEnv);
 let server;
 try {
   server = await startLighttpd({
     port: appPort, procs: PROCS,
     // debug: the runner counts "tokens refreshed" lines to prove refreshes happened.
-    appEnv: { KINDE_ISSUER_URL: idp.issuer, KINDE_LOG_LEVEL: 'debug' },
+    appEnv: { KINDE_ISSUER_URL: idp.issuer, KINDE_LOG_LEVEL: 'debug', ...storeEnv },
   });
 } catch (err) {
   await idp.stop();
@@ -332,7 +343,10 @@ try {
   // Torn files: the store's own code over the directory and over every session id handed out.
   const checker = path.join(build, 'check_sessions');
   if (!existsSync(checker)) throw new Error(`${checker} missing: run make soak (it builds it)`);
-  const chk = spawnSync(checker, [sessionDir, path.join(server.runDir, 'session.key')], { input: [...sessionIds].join('\n'), encoding: 'utf8' });
+  const chk = REDIS_URL
+    ? spawnSync(checker, ['--redis', REDIS_URL, storeEnv.KINDE_REDIS_PREFIX], {
+      input: [...sessionIds].join('\n'), encoding: 'utf8', env: { ...process.env, CHECK_SESSIONS_SECRET: storeEnv.KINDE_SESSION_SECRET } })
+    : spawnSync(checker, [sessionDir, path.join(server.runDir, 'session.key')], { input: [...sessionIds].join('\n'), encoding: 'utf8' });
   try { checkResult = JSON.parse(chk.stdout.trim()); } catch { checkResult = null; }
   if (chk.status !== 0) note('session check', `exit ${chk.status}: ${chk.stderr.slice(0, 1000)}`);
 
@@ -362,7 +376,7 @@ try {
 
   const row = (label, value) => `${label.padEnd(46)} ${value}`;
   const lines = [
-    `== soak summary: ${elapsed.toFixed(0)} s, ${CLIENTS} clients, ${PROCS} app processes (lighttpd), access tokens ${ACCESS_TTL} s`,
+    `== soak summary: ${elapsed.toFixed(0)} s, ${CLIENTS} clients, ${PROCS} app processes (lighttpd), access tokens ${ACCESS_TTL} s, sessions in ${REDIS_URL ? `Redis (prefix ${storeEnv.KINDE_REDIS_PREFIX})` : 'files'}`,
     row('requests (incl. sign-in/out hops)', `${counts.requests} (${(counts.requests / elapsed).toFixed(0)}/s)`),
     row('sign-ins / sign-outs', `${counts.signIns} / ${counts.signOuts}`),
     row('token refreshes (app log)', counts.refreshes),
@@ -374,7 +388,7 @@ try {
     row('sessions ended: provider restart forgot grant', counts.endedByProviderRestart),
     row('sessions ended: kill mid-refresh (token spent)', counts.endedByKillMidRefresh),
     row('refreshes refused by provider (app log)', counts.refreshRefused),
-    row('session files / opened by id / temp files', checkResult
+    row(`session ${REDIS_URL ? 'records' : 'files'} / opened by id / temp files`, checkResult
       ? `${checkResult.records} / ${checkResult.ids_present} / ${checkResult.temp_files}` : '?'),
     row('SESSIONS LOST (must be 0)', counts.sessionsLost),
     row('UNEXPECTED 5xx (must be 0)', counts.unexpected5xx),

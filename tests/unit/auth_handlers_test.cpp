@@ -944,6 +944,92 @@ BOOST_AUTO_TEST_CASE(near_expiry_refreshes_once_and_stores_the_rotated_refresh_t
   BOOST_TEST(t.oidc.refreshes.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(a_refresh_warms_the_provider_cache_first_and_calls_under_the_lock_end_before_it) {
+  TestApp t;
+  t.config.http_connect_timeout_ms = 1000;
+  t.config.http_timeout_ms = 4000;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 30, "rt-old"), kAdaIdClaims);
+  t.oidc.refresh_results.push_back(fresh_tokens("rt-new"));
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(t.oidc.warm_ups == 1);
+  BOOST_REQUIRE(t.oidc.refresh_deadlines.size() == 1u);
+  BOOST_TEST(t.oidc.refresh_deadlines[0] == t.clock.monotonic_ms() + 3 * (1000 + 4000));
+  BOOST_TEST(t.oidc.refresh_deadlines[0] < t.clock.monotonic_ms() + session_lock_ttl_ms(t.config));
+  BOOST_TEST(t.oidc.deadline == 0);  // lifted once the lock is released
+}
+
+BOOST_AUTO_TEST_CASE(a_refresh_keeps_its_result_under_the_spent_token_for_late_requests) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 30, "rt-old"), kAdaIdClaims);
+  t.oidc.refresh_results.push_back(fresh_tokens("rt-new"));
+  t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_REQUIRE(t.recorder->kept.size() == 1u);
+  BOOST_TEST(t.recorder->kept[0] == "rt-old");
+  auto kept = t.store->refresh_result(id, "rt-old", kNow);
+  BOOST_REQUIRE(kept.ok() && kept->has_value());
+  BOOST_TEST((**kept)["tokens"]["refresh_token"] == "rt-new");
+  BOOST_TEST((**kept)["tokens"]["access_token"] == "at-new");
+  BOOST_TEST((**kept)["user"]["given_name"] == "Ada");
+}
+
+BOOST_AUTO_TEST_CASE(a_request_still_holding_a_spent_refresh_token_adopts_the_kept_result_without_calling_the_provider) {
+  TestApp t;
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 30, "rt-spent"), kAdaIdClaims);
+  // Another request spent rt-spent and kept what it got, but its write of the session was lost.
+  json result = {{"tokens", {{"access_token", "at-kept"}, {"refresh_token", "rt-kept"}, {"expires_at", kNow + 3600}}},
+                 {"user", kAda}, {"access_claims", {{"permissions", {"p:kept"}}}}};
+  BOOST_REQUIRE(t.store->keep_refresh_result(id, "rt-spent", result, kNow - 5).ok());
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(contains(r.body, "Ada Lovelace"));
+  BOOST_TEST(t.oidc.refreshes.empty());
+  auto s = t.stored(id);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-kept");
+  BOOST_TEST(s->data["access_claims"]["permissions"][0] == "p:kept");
+  // Past the grace period the token is presented to the provider again (its answer decides).
+  BOOST_REQUIRE(t.store->save([&] { Session old = *s; old.data["tokens"] = tokens_expiring_at(kNow + 30, "rt-spent"); return old; }()).ok());
+  t.clock.advance(kRefreshGraceSeconds);
+  t.oidc.refresh_results.push_back(make_error("token_error", "invalid_grant"));
+  t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(t.oidc.refreshes.size() == 1u);
+}
+
+// A store whose first update() runs the change and then loses the write, as a Redis commit whose
+// lock lapsed does; later calls go through.
+class LosesFirstWrite : public RecordingStore {
+ public:
+  using RecordingStore::RecordingStore;
+  Result<std::optional<Session>> update(const std::string& id, std::int64_t now,
+                                        const std::function<bool(std::optional<Session>&)>& fn) override {
+    if (lost_++ == 0) {
+      auto cur = load(id, now);
+      if (!cur) return cur.error();
+      std::optional<Session> copy = *cur;
+      (void)fn(copy);
+      return make_error("session_store_unavailable", "session lock lapsed before the update was written (test)");
+    }
+    return RecordingStore::update(id, now, fn);
+  }
+
+ private:
+  int lost_ = 0;
+};
+
+BOOST_AUTO_TEST_CASE(a_refresh_whose_write_is_lost_is_written_from_the_grace_cache_without_a_second_spend) {
+  TestApp t(std::make_unique<LosesFirstWrite>(make_memory_session_store(SessionLimits{})));
+  std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 30, "rt-old"), kAdaIdClaims);
+  t.oidc.refresh_results.push_back(fresh_tokens("rt-new"));
+  Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(contains(r.body, "Ada Lovelace"));
+  BOOST_TEST(t.oidc.refreshes.size() == 1u);
+  auto s = t.stored(id);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-new");
+}
+
 BOOST_AUTO_TEST_CASE(tokens_far_from_expiry_are_not_refreshed) {
   TestApp t;
   std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 600), kAdaIdClaims);
@@ -961,6 +1047,8 @@ BOOST_AUTO_TEST_CASE(refresh_without_a_new_refresh_token_keeps_the_old_one) {
   BOOST_REQUIRE(s.has_value());
   BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-keep");
   BOOST_TEST(s->data["tokens"]["access_token"] == "at.new.jwt");
+  // Not spent, so not kept for the grace period: the next refresh presents it to the provider again.
+  BOOST_TEST(t.recorder->kept.empty());
 }
 
 BOOST_AUTO_TEST_CASE(refresh_token_error_ends_the_session) {

@@ -338,4 +338,45 @@ BOOST_AUTO_TEST_CASE(end_session_endpoint_must_be_https_or_loopback) {
   BOOST_TEST(bad.error().detail.find("KINDE_END_SESSION_ENDPOINT must start with https://") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(the_session_lock_outlasts_three_provider_calls_of_the_configured_timeouts) {
+  auto d = load("full", {{"KINDE_HTTP_CONNECT_TIMEOUT_MS", "3000"}, {"KINDE_HTTP_TIMEOUT_MS", "10000"}});
+  BOOST_REQUIRE_MESSAGE(d, (d ? "" : d.error().detail));
+  BOOST_TEST(provider_calls_budget_ms(*d) == 3 * (3000 + 10000));
+  BOOST_TEST(session_lock_ttl_ms(*d) == 3 * (3000 + 10000) + kSessionLockMarginMs);
+  BOOST_TEST(session_lock_ttl_ms(*d) > provider_calls_budget_ms(*d));
+  // Longer timeouts make a longer lock.
+  auto longer = load("full", {{"KINDE_HTTP_CONNECT_TIMEOUT_MS", "5000"}, {"KINDE_HTTP_TIMEOUT_MS", "20000"}});
+  BOOST_REQUIRE(longer);
+  BOOST_TEST(session_lock_ttl_ms(*longer) == 3 * 25000 + kSessionLockMarginMs);
+}
+
+BOOST_AUTO_TEST_CASE(timeouts_whose_calls_cannot_fit_in_the_longest_lock_are_refused) {
+  // 3 x (10000 + 30000) + 2000 = 122000 > 120000.
+  auto r = load("full", {{"KINDE_HTTP_CONNECT_TIMEOUT_MS", "10000"}, {"KINDE_HTTP_TIMEOUT_MS", "30000"}});
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(contains(r.error().detail, "KINDE_HTTP_CONNECT_TIMEOUT_MS (10000) and KINDE_HTTP_TIMEOUT_MS (30000) are too long"));
+  BOOST_TEST(contains(r.error().detail, "122000 ms"));
+  // Just fits: 3 x (9000 + 30000) + 2000 = 119000.
+  auto fits = load("full", {{"KINDE_HTTP_CONNECT_TIMEOUT_MS", "9000"}, {"KINDE_HTTP_TIMEOUT_MS", "30000"}});
+  BOOST_REQUIRE_MESSAGE(fits, (fits ? "" : fits.error().detail));
+  BOOST_TEST(session_lock_ttl_ms(*fits) == 119000);
+}
+
+BOOST_AUTO_TEST_CASE(redis_prefix_defaults_to_kinde_and_refuses_spaces_and_glob_characters) {
+  auto d = load("full");
+  BOOST_REQUIRE(d);
+  BOOST_TEST(d->redis_prefix == "kinde:");
+  auto set = load("full", {{"KINDE_REDIS_PREFIX", "site-b:"}});
+  BOOST_REQUIRE(set);
+  BOOST_TEST(set->redis_prefix == "site-b:");
+  for (const char* bad : {"a b", "k*", "k?", "[k]", "k\\"}) {
+    BOOST_TEST_CONTEXT(bad) {
+      auto r = load("full", {{"KINDE_REDIS_PREFIX", bad}});
+      BOOST_REQUIRE(!r);
+      BOOST_TEST(contains(r.error().detail, "KINDE_REDIS_PREFIX must be"));
+    }
+  }
+  BOOST_TEST(!load("full", {{"KINDE_REDIS_PREFIX", std::string(65, 'k')}}));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

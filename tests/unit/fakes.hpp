@@ -171,6 +171,9 @@ class FakeOidcClient : public OidcClient {
   std::vector<std::string> revoked;             // refresh tokens passed to revoke_refresh_token()
   std::optional<Error> revoke_error;            // set: revoke_refresh_token() fails with it (after recording)
   int metadata_calls = 0;
+  int warm_ups = 0;                             // warm_up() calls
+  std::int64_t deadline = 0;                    // the deadline set now (set_deadline)
+  std::vector<std::int64_t> refresh_deadlines;  // the deadline in force at each refresh()
 
   Result<ProviderMetadata> metadata() override {
     ++metadata_calls;
@@ -183,8 +186,11 @@ class FakeOidcClient : public OidcClient {
     if (exchange_error) return *exchange_error;
     return exchange_result;
   }
+  void set_deadline(std::int64_t monotonic_ms) override { deadline = monotonic_ms; }
+  void warm_up() override { ++warm_ups; }
   Result<TokenSet> refresh(const std::string& refresh_token) override {
     refreshes.push_back(refresh_token);
+    refresh_deadlines.push_back(deadline);
     if (refresh_results.empty()) return make_error("token_endpoint_failed", "no scripted refresh result");
     Result<TokenSet> r = std::move(refresh_results.front());
     refresh_results.pop_front();
@@ -251,7 +257,17 @@ class RecordingStore : public SessionStore {
   Result<std::size_t> collect_expired(std::int64_t now, std::size_t budget) override {
     return inner_->collect_expired(now, budget);
   }
+  Result<void> keep_refresh_result(const std::string& id, const std::string& spent, const nlohmann::json& result,
+                                   std::int64_t now) override {
+    kept.push_back(spent);
+    return inner_->keep_refresh_result(id, spent, result, now);
+  }
+  Result<std::optional<nlohmann::json>> refresh_result(const std::string& id, const std::string& spent,
+                                                       std::int64_t now) override {
+    return inner_->refresh_result(id, spent, now);
+  }
   const SessionLimits& limits() const override { return inner_->limits(); }
+  std::vector<std::string> kept;       // every spent refresh token passed to keep_refresh_result()
 
  private:
   std::unique_ptr<SessionStore> inner_;
@@ -284,6 +300,16 @@ class FailingStore : public SessionStore {
   Result<std::size_t> collect_expired(std::int64_t now, std::size_t budget) override {
     if (fail_reads) return fail();
     return inner_->collect_expired(now, budget);
+  }
+  Result<void> keep_refresh_result(const std::string& id, const std::string& spent, const nlohmann::json& result,
+                                   std::int64_t now) override {
+    if (fail_writes) return fail();
+    return inner_->keep_refresh_result(id, spent, result, now);
+  }
+  Result<std::optional<nlohmann::json>> refresh_result(const std::string& id, const std::string& spent,
+                                                       std::int64_t now) override {
+    if (fail_reads) return fail();
+    return inner_->refresh_result(id, spent, now);
   }
   const SessionLimits& limits() const override { return inner_->limits(); }
 

@@ -1023,4 +1023,41 @@ BOOST_AUTO_TEST_CASE(a_dry_run_changes_nothing) {
   BOOST_TEST(!fs::exists(l.key));
 }
 
+// ---- refresh grace cache --------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_kept_refresh_result_is_a_sealed_dot_file_named_by_a_hash_and_swept_after_30_s) {
+  TempDir t;
+  OpenSslRandom rnd;
+  auto store = open_or_die(options(t.path), rnd);
+  Session s = make_session(rnd);
+  BOOST_REQUIRE(store->save(s).ok());
+  const std::string spent = "SPENT-REFRESH-" + rnd.token(12);
+  BOOST_REQUIRE(store->keep_refresh_result(s.id, spent, {{"tokens", {{"access_token", "AT-CLEAR-MARKER"}}}}, kT0).ok());
+  const std::string name = refresh_grace_name(spent);
+  const std::string file = t.path + "/" + name.substr(0, 2) + "/.grace-" + name;
+  BOOST_REQUIRE(fs::exists(file));
+  BOOST_TEST(mode_of(file) == 0600u);
+  for (const auto& n : listing(t.path)) BOOST_TEST(n.find(spent) == std::string::npos);
+  std::ifstream in(file, std::ios::binary);
+  const std::string blob((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  BOOST_TEST(blob.substr(0, 3) == "KRG");
+  BOOST_TEST(blob.find("AT-CLEAR-MARKER") == std::string::npos);
+  BOOST_TEST(blob.find(spent) == std::string::npos);
+  // Another key cannot open it.
+  auto other = open_or_die(options(t.path, kSecretB), rnd);
+  auto foreign = other->refresh_result(s.id, spent, kT0);
+  BOOST_REQUIRE(foreign.ok());
+  BOOST_TEST(!foreign->has_value());
+  // Kept while young; swept (not counted as a session) once its grace period is over.
+  auto young = store->collect_expired(kT0 + 10, 0);
+  BOOST_REQUIRE(young.ok());
+  BOOST_TEST(fs::exists(file));
+  auto old = store->collect_expired(kT0 + kRefreshGraceSeconds, 0);
+  BOOST_REQUIRE(old.ok());
+  BOOST_TEST(*old == 0u);
+  BOOST_TEST(!fs::exists(file));
+  auto l = store->load(s.id, kT0 + kRefreshGraceSeconds);
+  BOOST_TEST((l.ok() && l->has_value()));  // the session itself stays
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -593,4 +593,56 @@ BOOST_FIXTURE_TEST_CASE(the_forced_fetch_time_survives_other_writes_to_the_cache
   BOOST_TEST(json::parse(ss.str()).value("jwks_forced_at", std::int64_t{0}) == kNow + 1);
 }
 
+// ---- deadline: provider calls under a session lock end before the lock ---------------------------------------
+
+// A clock whose monotonic milliseconds the test moves.
+class SteppingClock : public Clock {
+ public:
+  std::int64_t ms = 5'000'000;
+  std::int64_t now() const override { return kNow; }
+  std::int64_t monotonic_ms() const override { return ms; }
+};
+
+BOOST_AUTO_TEST_CASE(a_deadline_cuts_every_call_timeout_to_the_time_left) {
+  Config config = provider_config();
+  config.http_connect_timeout_ms = 3000;
+  config.http_timeout_ms = 10000;
+  ScriptedHttp http;
+  http.serve(kIssuer + "/.well-known/openid-configuration", discovery_doc().dump());
+  SteppingClock clock;
+  ProviderClient client(config, http, clock, "");
+  {
+    ProviderDeadline deadline(client, clock.ms + 2500);
+    (void)client.refresh("rt-1");  // discovery, then the token call
+    BOOST_REQUIRE_EQUAL(http.requests.size(), 2u);
+    for (const auto& r : http.requests) {
+      BOOST_TEST(r.connect_timeout_ms == 2500);
+      BOOST_TEST(r.total_timeout_ms == 2500);
+    }
+    clock.ms += 2000;
+    (void)client.refresh("rt-2");
+    BOOST_TEST(http.requests.back().total_timeout_ms == 500);
+  }
+  // Lifted with the scope: the configured timeouts again.
+  (void)client.refresh("rt-3");
+  BOOST_TEST(http.requests.back().connect_timeout_ms == 3000);
+  BOOST_TEST(http.requests.back().total_timeout_ms == 10000);
+}
+
+BOOST_AUTO_TEST_CASE(no_call_starts_once_the_deadline_has_passed) {
+  Config config = provider_config();
+  ScriptedHttp http;
+  http.serve(kIssuer + "/.well-known/openid-configuration", discovery_doc().dump());
+  SteppingClock clock;
+  ProviderClient client(config, http, clock, "");
+  BOOST_REQUIRE(client.metadata());
+  const auto before = http.requests.size();
+  ProviderDeadline deadline(client, clock.ms);
+  auto r = client.refresh("rt-1");
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == "token_endpoint_failed");  // a network failure: the session is kept for a retry
+  BOOST_TEST(r.error().detail.find("session lock") != std::string::npos);
+  BOOST_TEST(http.requests.size() == before);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -21,7 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include "config/config.hpp"
+#include "http/transport.hpp"
+#include "oidc/provider.hpp"
 #include "session/redis_store.hpp"
+#include "test_keys.hpp"
 #include "session/sealed.hpp"
 #include "util/log.hpp"
 #include "util/random.hpp"
@@ -809,6 +813,102 @@ BOOST_AUTO_TEST_CASE(collect_pages_through_many_keys_and_leaves_live_sessions_an
   for (const auto& id : live) BOOST_TEST(store->load(id, kT0 + 1200)->has_value());
   BOOST_TEST(raw.cmd({"EXISTS", prefix + "l:" + std::string(64, 'a')}) == "1");
   BOOST_TEST(raw.cmd({"EXISTS", prefix + "s:" + std::string(64, 'b')}) == "1");
+}
+
+// ---- refresh grace cache --------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_kept_refresh_result_is_a_sealed_key_named_by_a_hash_that_redis_drops_after_30_s) {
+  OpenSslRandom rnd;
+  const std::string prefix = fresh_prefix(rnd);
+  auto store = open_or_throw(options(kinde_test::shared_redis_url(), prefix), rnd);
+  const std::string id = rnd.token(32);
+  const std::string spent = "SPENT-REFRESH-" + rnd.token(12);
+  BOOST_REQUIRE(store->keep_refresh_result(id, spent, {{"tokens", {{"access_token", "AT-CLEAR-MARKER"}}}}, kT0).ok());
+  RawRedis raw(kinde_test::shared_redis().port());
+  const std::string key = prefix + "r:" + refresh_grace_name(spent);
+  const std::string value = raw.cmd({"GET", key});
+  BOOST_TEST(value.substr(0, 3) == "KRG");
+  BOOST_TEST(value.find("AT-CLEAR-MARKER") == std::string::npos);
+  BOOST_TEST(raw.cmd({"EXISTS", prefix + "r:" + spent}) == "0");
+  const long pttl = std::stol(raw.cmd({"PTTL", key}));
+  BOOST_TEST(pttl > 25000);
+  BOOST_TEST(pttl <= 30000);
+  // Another secret cannot open it; the right one can.
+  auto ob = options(kinde_test::shared_redis_url(), prefix);
+  ob.secret = kSecretB;
+  auto other = open_or_throw(ob, rnd);
+  auto foreign = other->refresh_result(id, spent, kT0);
+  BOOST_REQUIRE(foreign.ok());
+  BOOST_TEST(!foreign->has_value());
+  auto mine = store->refresh_result(id, spent, kT0);
+  BOOST_REQUIRE(mine.ok() && mine->has_value());
+  BOOST_TEST((**mine)["tokens"]["access_token"] == "AT-CLEAR-MARKER");
+}
+
+// ---- the provider cache in Redis -----------------------------------------------------------------
+
+namespace {
+
+const std::string kProviderIssuer = "https://idp.example";
+
+// Serves discovery and a one-key JWKS; counts every request.
+class CountingProvider : public HttpTransport {
+ public:
+  int requests = 0;
+  Result<HttpResponse> perform(const HttpRequest& request) override {
+    ++requests;
+    HttpResponse res;
+    res.status = 200;
+    if (request.url == kProviderIssuer + "/.well-known/openid-configuration") {
+      res.body = nlohmann::json({{"issuer", kProviderIssuer},
+                                 {"authorization_endpoint", kProviderIssuer + "/oauth2/auth"},
+                                 {"token_endpoint", kProviderIssuer + "/oauth2/token"},
+                                 {"jwks_uri", kProviderIssuer + "/.well-known/jwks.json"}})
+                     .dump();
+    } else if (request.url == kProviderIssuer + "/.well-known/jwks.json") {
+      res.body = kinde::testing::jwks_json({kinde::testing::jwk_json(kinde::testing::rsa_key(), "k1")});
+    } else {
+      res.status = 404;
+    }
+    return res;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(discovery_jwks_and_the_forced_fetch_limit_are_shared_through_redis) {
+  OpenSslRandom rnd;
+  const std::string prefix = fresh_prefix(rnd);
+  Config config;
+  config.issuer = kProviderIssuer;
+  config.client_id = "client-1";
+  FixedClock clock{kT0};
+  // Two "processes": each its own store connection, cache and client.
+  auto store1 = open_or_throw(options(kinde_test::shared_redis_url(), prefix), rnd);
+  auto store2 = open_or_throw(options(kinde_test::shared_redis_url(), prefix), rnd);
+  CountingProvider http1, http2;
+  ProviderClient first(config, http1, clock, make_redis_provider_cache(*store1, 5000));
+  first.warm_up();
+  BOOST_TEST(http1.requests == 2);  // discovery and the JWKS
+  RawRedis raw(kinde_test::shared_redis().port());
+  BOOST_TEST(raw.cmd({"EXISTS", prefix + "provider"}) == "1");
+
+  ProviderClient second(config, http2, clock, make_redis_provider_cache(*store2, 5000));
+  second.warm_up();
+  BOOST_TEST(http2.requests == 0);  // both read from Redis
+  BOOST_REQUIRE(second.metadata());
+  BOOST_TEST(second.metadata()->token_endpoint == kProviderIssuer + "/oauth2/token");
+
+  // An unknown kid forces one JWKS fetch; the limit holds for the other process too.
+  auto forged = kinde::testing::sign_jwt({{"kid", "k-unknown"}}, {{"iss", kProviderIssuer}}, kinde::testing::rsa_key(), "RS256");
+  (void)first.verify_id_token(forged, "", kT0);
+  BOOST_TEST(http1.requests == 3);
+  (void)second.verify_id_token(forged, "", kT0 + 1);
+  BOOST_TEST(http2.requests == 0);
+  // The forced fetch released its lock.
+  BOOST_TEST(raw.cmd({"EXISTS", prefix + "provider-lock"}) == "0");
+  // Other stores have no Redis cache.
+  BOOST_TEST(!make_redis_provider_cache(*make_memory_session_store(SessionLimits{}), 5000));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

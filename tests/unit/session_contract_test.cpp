@@ -401,4 +401,61 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(limits_are_the_configured_ones, Maker, StoreMakers
   BOOST_TEST(store->limits().max_age == 4567);
 }
 
+// ---- the refresh grace cache -----------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_kept_refresh_result_is_found_by_the_same_session_and_spent_token_for_30_s, Maker, StoreMakers) {
+  Maker m;
+  OpenSslRandom rnd;
+  auto store = m.make(limits());
+  const std::string id = rnd.token(32), other = rnd.token(32);
+  const nlohmann::json result = {{"tokens", {{"access_token", "at-new"}, {"refresh_token", "rt-new"}}},
+                                 {"user", {{"given_name", "Zoë"}}}};
+  BOOST_REQUIRE(store->keep_refresh_result(id, "rt-spent", result, kT0).ok());
+  auto hit = store->refresh_result(id, "rt-spent", kT0 + kRefreshGraceSeconds - 1);
+  BOOST_REQUIRE(hit.ok());
+  BOOST_REQUIRE(hit->has_value());
+  BOOST_TEST(**hit == result);
+  // Another token, another session, or after the grace period: nothing.
+  auto r1 = store->refresh_result(id, "rt-new", kT0);
+  auto r2 = store->refresh_result(other, "rt-spent", kT0);
+  auto r3 = store->refresh_result(id, "rt-spent", kT0 + kRefreshGraceSeconds);
+  BOOST_REQUIRE(r1.ok() && r2.ok() && r3.ok());
+  BOOST_TEST(!r1->has_value());
+  BOOST_TEST(!r2->has_value());
+  BOOST_TEST(!r3->has_value());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(the_grace_cache_may_be_used_inside_an_update_of_the_same_session, Maker, StoreMakers) {
+  Maker m;
+  OpenSslRandom rnd;
+  auto store = m.make(limits());
+  Session s = make_session(rnd);
+  BOOST_REQUIRE(store->save(s).ok());
+  auto u = store->update(s.id, kT0, [&](std::optional<Session>& cur) {
+    BOOST_REQUIRE(store->keep_refresh_result(s.id, "rt-a", {{"tokens", {{"refresh_token", "rt-b"}}}}, kT0).ok());
+    auto kept = store->refresh_result(s.id, "rt-a", kT0);
+    BOOST_REQUIRE(kept.ok() && kept->has_value());
+    cur->data["tokens"] = (**kept)["tokens"];
+    return true;
+  });
+  BOOST_REQUIRE(u.ok() && u->has_value());
+  BOOST_TEST((*u)->data["tokens"]["refresh_token"] == "rt-b");
+  // A kept result is not a session.
+  auto l = store->load(s.id, kT0);
+  BOOST_REQUIRE(l.ok() && l->has_value());
+  BOOST_TEST((*l)->data["tokens"]["refresh_token"] == "rt-b");
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_newer_kept_result_replaces_the_older_one, Maker, StoreMakers) {
+  Maker m;
+  OpenSslRandom rnd;
+  auto store = m.make(limits());
+  const std::string id = rnd.token(32);
+  BOOST_REQUIRE(store->keep_refresh_result(id, "rt-x", {{"n", 1}}, kT0).ok());
+  BOOST_REQUIRE(store->keep_refresh_result(id, "rt-x", {{"n", 2}}, kT0 + 20).ok());
+  auto r = store->refresh_result(id, "rt-x", kT0 + 40);  // inside the second one's 30 s
+  BOOST_REQUIRE(r.ok() && r->has_value());
+  BOOST_TEST((**r)["n"] == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
