@@ -55,8 +55,8 @@ describe('nginx auth_request: a protected PHP folder', () => {
     const health = await get(`${site.appBase}/healthz`);
     assert.equal(health.status, 200);
     assert.equal(health.body, 'ok');
-    // The site's own PHP location (a regex) must not catch /private/*.php first: ^~ on the
-    // protected locations sees to that, and the 401 tests below show it.
+    // The site's own PHP location (a regex) must not take a protected location's requests: ^~
+    // on the protected locations sees to that (/reports/*.php below).
     const open = await php('/server.php');
     assert.equal(open.server.KINDE_EMAIL, undefined, 'outside the protected folders nothing is set');
     const forged = await php('/server.php', { headers: { 'X-Kinde-Email': 'mallory@example.com' } });
@@ -181,6 +181,9 @@ describe('nginx auth_request: a protected PHP folder', () => {
     assert.equal(p.headers['x-kinde-email'], 'plato@example.com');
     const anon = await get(`${site.origin}/reports/`, { headers: { accept: HTML, ...forged } });
     assert.equal(anon.status, 302);
+    // Not even a name the site's PHP location would match gets past the check.
+    const php = await get(`${site.origin}/reports/server.php`, { headers: { accept: 'application/json' } });
+    assert.equal(php.status, 401);
   });
 
   test('the auth location is not reachable from outside', async () => {
