@@ -134,14 +134,15 @@ asan:
 # entry and a kinde.conf for /etc/kinde-fcgi/. make deb installs with PREFIX=/usr and puts them there.
 EXAMPLES     := $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi/examples
 SYSTEM_FILES := systemd/kinde-fcgi.socket systemd/kinde-fcgi.service apache2/conf-available/kinde-fcgi.conf \
-                nginx/snippets/kinde-fcgi.conf cron.d/kinde-fcgi
+                nginx/snippets/kinde-fcgi.conf nginx/snippets/kinde-fcgi-auth.conf nginx/snippets/kinde-fcgi-protect.conf \
+                nginx/snippets/kinde-fcgi-php.conf nginx/snippets/kinde-fcgi-proxy.conf cron.d/kinde-fcgi
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/kinde-fcgi $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BUILD)/kinde.fcgi $(DESTDIR)$(PREFIX)/lib/kinde-fcgi/kinde.fcgi
 	cp -R templates/. $(DESTDIR)$(PREFIX)/share/kinde-fcgi/templates/
 	cp -R htdocs/. $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs/
 	find $(DESTDIR)$(PREFIX)/share/kinde-fcgi/htdocs -name .gitignore -delete
-	install -m 0644 etc/kinde.conf.example apache-conf/kinde-fcgi.conf apache-conf/htaccess.example etc/lighttpd.conf README.md $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi/
+	install -m 0644 etc/kinde.conf.example apache-conf/kinde-fcgi.conf apache-conf/htaccess.example etc/lighttpd.conf etc/nginx.conf.example README.md $(DESTDIR)$(PREFIX)/share/doc/kinde-fcgi/
 	install -m 0644 docs/kinde.fcgi.8 $(DESTDIR)$(PREFIX)/share/man/man8/kinde.fcgi.8
 	@for f in $(SYSTEM_FILES); do \
 	  install -d $(EXAMPLES)/$$(dirname $$f) && \

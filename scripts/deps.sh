@@ -11,6 +11,7 @@ packages=(
   libboost-test-dev libhiredis-dev
   lighttpd apache2 libapache2-mod-fcgid redis-server
   spawn-fcgi libfcgi-bin
+  nginx php-cgi php-fpm
   chromium wrk valgrind curl ca-certificates procps psmisc
 )
 need_node=0
@@ -29,8 +30,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   # Package scripts must not start system-wide web servers or Redis: tests start their own.
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q --no-install-recommends "${missing[@]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 # npm packages for the test provider, the browser tests and Swagger UI.

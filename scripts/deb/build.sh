@@ -56,7 +56,7 @@ install -d "$stage/lib/systemd/system" "$stage/etc/apache2/conf-available" "$sta
   "$stage/etc/cron.d" "$stage/etc/$package"
 mv "$examples/systemd/kinde-fcgi.socket" "$examples/systemd/kinde-fcgi.service" "$stage/lib/systemd/system/"
 mv "$examples/apache2/conf-available/kinde-fcgi.conf" "$stage/etc/apache2/conf-available/"
-mv "$examples/nginx/snippets/kinde-fcgi.conf" "$stage/etc/nginx/snippets/"
+mv "$examples/nginx/snippets/"kinde-fcgi*.conf "$stage/etc/nginx/snippets/"
 mv "$examples/cron.d/kinde-fcgi" "$stage/etc/cron.d/"
 mv "$examples/kinde.conf" "$stage/etc/$package/kinde.conf"
 left=$(find "$examples" -type f)

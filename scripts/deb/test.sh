@@ -24,6 +24,9 @@ PKG=kinde-fcgi
 BIN=/usr/lib/$PKG/kinde.fcgi
 CONF=/etc/$PKG/kinde.conf
 KEY=/etc/$PKG/session.key
+# The nginx snippets: the app, and the pieces for auth_request.
+NGINX_SNIPPETS="/etc/nginx/snippets/$PKG.conf /etc/nginx/snippets/$PKG-auth.conf /etc/nginx/snippets/$PKG-protect.conf
+  /etc/nginx/snippets/$PKG-php.conf /etc/nginx/snippets/$PKG-proxy.conf"
 SESSIONS=/var/lib/$PKG/sessions
 
 die() { echo "deb-test: $*" >&2; exit 2; }
@@ -143,7 +146,7 @@ check "$SESSIONS: www-data 0700" stat_is "$SESSIONS" www-data:www-data 700
 check "templates and static files under /usr/share/$PKG" \
   present "/usr/share/$PKG/templates/index.mustache" "/usr/share/$PKG/htdocs/styles.css"
 check "Apache snippet, nginx snippet, cron.d entry and units installed" \
-  present /etc/apache2/conf-available/$PKG.conf /etc/nginx/snippets/$PKG.conf /etc/cron.d/$PKG \
+  present /etc/apache2/conf-available/$PKG.conf $NGINX_SNIPPETS /etc/cron.d/$PKG \
     /lib/systemd/system/$PKG.socket /lib/systemd/system/$PKG.service
 check "systemd-analyze verify accepts the units" \
   sh -c "systemd-analyze verify /lib/systemd/system/$PKG.socket /lib/systemd/system/$PKG.service 2>&1 | tee /dev/stderr | grep -v 'Failed to .* bus\|/run/systemd\|not booted' | grep -q . && exit 1 || exit 0"
@@ -284,7 +287,7 @@ check "remove keeps kinde.conf (as edited), the key and the sessions" \
   sh -c "[ \"\$(sha256sum $CONF)\" = '$conf_sum' ] && [ \"\$(sha256sum $KEY)\" = '$key_sum' ] && \
     [ \"\$(find $SESSIONS -mindepth 2 -type f | sort)\" = '$sessions_before' ]"
 check "remove keeps the other conffiles (Apache and nginx snippets, cron.d)" \
-  present /etc/apache2/conf-available/$PKG.conf /etc/nginx/snippets/$PKG.conf /etc/cron.d/$PKG
+  present /etc/apache2/conf-available/$PKG.conf $NGINX_SNIPPETS /etc/cron.d/$PKG
 check "remove disabled the Apache snippet (a2query: disabled by maintainer script)" \
   sh -c "a2query -q -c $PKG; [ \$? -eq 33 ] && [ ! -e /etc/apache2/conf-enabled/$PKG.conf ]"
 check "after a graceful reload Apache no longer serves /kinde/" \
@@ -293,7 +296,7 @@ check "apt-get purge $PKG" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::L
 check "purge: no trace in dpkg" sh -c "! dpkg-query -W -f='\${Status}' $PKG 2>/dev/null | grep -q ."
 check "purge deletes the sessions, the key and the configuration" absent "$SESSIONS" /var/lib/$PKG "$KEY" "$CONF" /etc/$PKG
 check "purge deletes the snippets, the cron entry and the socket's enablement" \
-  absent /etc/apache2/conf-available/$PKG.conf /etc/apache2/conf-enabled/$PKG.conf /etc/nginx/snippets/$PKG.conf \
+  absent /etc/apache2/conf-available/$PKG.conf /etc/apache2/conf-enabled/$PKG.conf $NGINX_SNIPPETS \
     /etc/cron.d/$PKG /etc/systemd/system/sockets.target.wants/$PKG.socket /etc/systemd/system/$PKG.socket \
     /var/lib/apache2/conf/enabled_by_admin/$PKG /var/lib/apache2/conf/disabled_by_maint/$PKG \
     /var/lib/systemd/deb-systemd-helper-enabled/$PKG.socket.dsh-also \

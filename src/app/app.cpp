@@ -8,7 +8,9 @@
 namespace kinde {
 namespace {
 
-enum Method : unsigned { GET = 1, POST = 2, HEAD = 4 };
+enum Method : unsigned { GET = 1, POST = 2, HEAD = 4, OTHER = 8 };
+// nginx's auth_request subrequest carries the visitor's method (PUT, DELETE, ...): /auth takes any.
+constexpr unsigned ANY = GET | POST | HEAD | OTHER;
 
 enum class Access {
   none,      // no session loaded: /healthz, the docs, and sign-in (whose state lives in the browser)
@@ -45,6 +47,8 @@ const Route kRoutes[] = {
     {"/openapi.json", GET | HEAD, handle_openapi, Access::none},
     {"/docs", GET | HEAD, handle_docs, Access::none},
     {"/docs/", GET | HEAD, handle_docs, Access::none},
+    // nginx auth_request: loads the session itself, as the Authorizer role does.
+    {"/auth", ANY, handle_auth_request, Access::none},
     {"/items/*", GET, handle_items, Access::api},
 };
 
@@ -52,7 +56,7 @@ unsigned method_bit(const std::string& m) {
   if (m == "GET") return GET;
   if (m == "POST") return POST;
   if (m == "HEAD") return HEAD;
-  return 0;
+  return OTHER;
 }
 
 // Matches a route path; fills params for "/prefix/*" (one non-empty segment).
@@ -111,7 +115,8 @@ std::string App::url(const Request& req, const std::string& path) const { return
 std::string App::cookie_path(const Request& req) const {
   // KINDE_COOKIE_PATH widens the cookie, e.g. to "/" so it also reaches folders the Authorizer protects.
   if (!p_.config.cookie_path.empty()) return p_.config.cookie_path;
-  const std::string& base = is_authorizer_request(req) ? app_base_ : req.base_path;
+  // The Authorizer role and /auth (nginx's auth location has a SCRIPT_NAME of its own) use the app's base.
+  const std::string& base = is_authorizer_request(req) || is_auth_route(req) ? app_base_ : req.base_path;
   return base.empty() ? "/" : base;
 }
 
@@ -214,7 +219,9 @@ void App::finish(const Request& req, Response& r) const {
 
 Response App::dispatch(Ctx& ctx) {
   const Request& req = ctx.req;
-  if (req.bad) {
+  // /auth decides from the cookie or Authorization header alone: a body nginx did not pass on (its
+  // Content-Length still set) or a malformed query of the visitor's must not turn it into an error.
+  if (req.bad && !is_auth_route(req)) {
     log_info("bad request " + req.method + " " + req.path_info + ": " + req.bad->second);
     return error_page(req, req.bad->first, "Bad request", req.bad->second);
   }
@@ -251,6 +258,8 @@ Response App::dispatch(Ctx& ctx) {
   }
   return error_page(req, 404, "Page not found", "Not Found");
 }
+
+bool is_auth_route(const Request& req) { return req.path_info == "/auth"; }
 
 Response handle_healthz(App&, Ctx&) {
   Response r;

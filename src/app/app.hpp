@@ -121,6 +121,15 @@ bool is_authorizer_request(const Request& req);
 // 200 with Variable-* headers, a sign-in redirect (browsers) or 401 JSON, or 403 when a rule fails.
 Response handle_authorizer(App& app, Ctx& ctx);
 
+// nginx auth_request (src/app/authorizer.cpp), the /auth route: the same decision from the same
+// session, rules and user values as handle_authorizer, answered as nginx needs it: 204 with X-Kinde-*
+// headers (kinde_header_name), 401 JSON, or 403 with the page (or JSON) that says what is missing.
+Response handle_auth_request(App& app, Ctx& ctx);
+// The response header that carries an authorizer variable for nginx: "KINDE_USER_ID" -> "X-Kinde-User-Id".
+std::string kinde_header_name(std::string_view variable);
+// True for the /auth route: like the Authorizer role, it answers for content outside the app.
+bool is_auth_route(const Request& req);
+
 // The OpenAPI 3 description of the API routes; servers = [script_name] when the app has a prefix.
 nlohmann::json openapi_document(const std::string& script_name, const std::string& cookie_name);
 // Python's int() on text, as FastAPI 0.92 validates an int path parameter: canonical decimal, or nullopt.

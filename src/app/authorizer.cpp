@@ -1,12 +1,21 @@
-// The FastCGI Authorizer role: lighttpd ("mode" => "authorizer") and Apache mod_fcgid
-// (FcgidAccessChecker) ask the app whether a request for a protected file or script may go on.
-// The answer comes from the session cookie alone (or an Authorization: Bearer token), with no
-// provider round trip unless the session's tokens need a refresh.
+// Access to protected content, decided from the session cookie alone (or an Authorization: Bearer
+// token), with no provider round trip unless the session's tokens need a refresh. Two ways in:
+//
+// - The FastCGI Authorizer role: lighttpd ("mode" => "authorizer") and Apache mod_fcgid
+//   (FcgidAccessChecker) ask the app whether a request for a protected file or script may go on.
+//   200 with Variable-NAME headers, which the server turns into the script's environment.
+// - The /auth route, for nginx's auth_request: nginx sends a subrequest (the visitor's headers, the
+//   original REQUEST_URI) to an internal location that passes it to the app with PATH_INFO=/auth.
+//   204 with X-Kinde-* headers, which nginx takes with auth_request_set; 401 and 403 refuse.
+//   nginx treats any other status as an error, so a browser's sign-in redirect cannot be the
+//   answer: nginx's `error_page 401` runs the app once more, as Apache's ErrorDocument does, with
+//   REDIRECT_STATUS=401 (etc/nginx/snippets/kinde-fcgi.conf), and that answer is the redirect.
 //
 // Per-location rules arrive as server-set request variables (never client headers, which the
 // servers only ever pass as HTTP_*): KINDE_REQUIRE_PERMISSION (all listed), KINDE_REQUIRE_ORG (the
 // signed-in organisation is one of those listed), KINDE_REQUIRE_FLAG (every listed boolean feature
-// flag is on). Lists are separated by spaces or commas.
+// flag is on). Lists are separated by spaces or commas. nginx sets them with fastcgi_param on the
+// auth location.
 //
 // Apache replaces any non-200 authorizer answer with its own 401, keeping none of our headers. So
 // Apache configs add `ErrorDocument 401 <the app>`: Apache then runs the app as a responder with
@@ -14,6 +23,7 @@
 // app gives the real answer (redirect, 401 JSON or 403 page). lighttpd passes our non-200 answer
 // through unchanged.
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,19 +96,25 @@ Request as_app_request(const App& app, const Request& req) {
   return r;
 }
 
-Response not_authenticated(App& app, const Request& req, const Ctx& ctx) {
+// Which server is asking: the FastCGI Authorizer role (or Apache's ErrorDocument for it), or nginx's
+// auth_request subrequest to /auth.
+enum class Asker { authorizer, auth_request };
+
+// The sign-in URL that comes back to the page asked for (the login handler filters `next` once more).
+std::string login_url(const App& app, const Request& req) {
+  std::string next = safe_next_path(req.request_uri.empty() ? "/" : req.request_uri);
+  return origin_of(app.config().callback_url) + app.app_base_path() + "/login?next=" + url_encode(next);
+}
+
+Response not_authenticated(App& app, const Request& req, const Ctx& ctx, Asker asker) {
   if (ctx.bearer_error) {
     nlohmann::json j = {{"detail", "Invalid token: " + ctx.bearer_error->detail}};
     Response r = json_response(401, j.dump());
     r.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
     return r;
   }
-  if (is_browser(req)) {
-    // Back to the page asked for after sign-in; the login handler filters `next` once more.
-    std::string next = safe_next_path(req.request_uri.empty() ? "/" : req.request_uri);
-    return redirect_response(origin_of(app.config().callback_url) + app.app_base_path() + "/login?next=" +
-                             url_encode(next));
-  }
+  if (asker == Asker::authorizer && is_browser(req)) return redirect_response(login_url(app, req));
+  // nginx accepts only 2xx, 401 or 403 from auth_request: the redirect is its error_page's to send.
   Response r = json_response(401, R"({"detail":"Not authenticated"})");
   r.set_header("WWW-Authenticate", "Bearer");
   return r;
@@ -175,11 +191,12 @@ Response forbidden(App& app, const Request& req, const std::string& who, const G
 }
 
 // The user's details for the protected content: user id (also REMOTE_USER), email, names,
-// organisation(s), permissions and roles. Names start with KINDE_ so no client header (HTTP_*) can
-// produce them; empty values are left out.
-void add_variables(Response& r, const Identity& id, const ClaimSource& claims) {
-  auto var = [&r](const std::string& name, const std::string& value) {
-    if (!value.empty()) r.add_header("Variable-" + name, value);
+// organisation(s), permissions and roles, as (variable name, value) pairs. Names start with KINDE_
+// so no client header (HTTP_*) can produce them; empty values are left out.
+std::vector<std::pair<std::string, std::string>> user_variables(const Identity& id, const ClaimSource& claims) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto var = [&out](const char* name, const std::string& value) {
+    if (!value.empty()) out.emplace_back(name, value);
   };
   auto str = [](const nlohmann::json& j, const char* key) {
     auto it = j.find(key);
@@ -203,17 +220,30 @@ void add_variables(Response& r, const Identity& id, const ClaimSource& claims) {
     for (const auto& role : roles->roles) keys.push_back(role.key);
     var("KINDE_ROLES", space_list(keys, "role key"));
   }
+  return out;
 }
 
-}  // namespace
+// The access granted, in the asker's words: the Authorizer role's 200 with Variable-NAME headers
+// (the server's environment for the script), or auth_request's 204 with X-Kinde-* headers.
+Response granted(const Identity& id, const ClaimSource& claims, Asker asker) {
+  Response r;
+  r.status = asker == Asker::authorizer ? 200 : 204;
+  for (const auto& [name, value] : user_variables(id, claims)) {
+    if (asker == Asker::authorizer) {
+      r.add_header("Variable-" + name, value);
+    } else if (name != "REMOTE_USER") {  // the same value as KINDE_USER_ID; nginx sets REMOTE_USER from it
+      r.add_header(kinde_header_name(name), value);
+    }
+  }
+  return r;
+}
 
-bool is_authorizer_request(const Request& req) { return req.fcgi_role == "AUTHORIZER" || is_error_document(req); }
-
-Response handle_authorizer(App& app, Ctx& ctx) {
+// Both askers: the identity, then the location's rules.
+Response decide(App& app, Ctx& ctx, Asker asker) {
   const Request& req = ctx.req;
   ctx.session = app.load_session(ctx);
   if (ctx.store_error) return app.store_unavailable(req, *ctx.store_error);
-  if (!ctx.identity) return not_authenticated(app, req, ctx);
+  if (!ctx.identity) return not_authenticated(app, req, ctx, asker);
 
   const Identity& id = *ctx.identity;
   const nlohmann::json no_id_token;
@@ -223,7 +253,7 @@ Response handle_authorizer(App& app, Ctx& ctx) {
     std::string who = id.user.is_object() ? id.user.value("email", std::string()) : std::string();
     return forbidden(app, req, who, g);
   }
-  if (is_error_document(req)) {
+  if (asker == Asker::authorizer && is_error_document(req)) {
     // Apache ran us as the ErrorDocument, yet the check passes now (a sign-in or refresh finished
     // in between). No automatic redirect back: should the two checks ever disagree for good, that
     // would loop. A page with a link lets the visitor retry.
@@ -236,10 +266,33 @@ Response handle_authorizer(App& app, Ctx& ctx) {
                     {{"status", 401}, {"title", "Please try again"},
                      {"message", "Your session changed while this page was loading. Reload the page to continue."}});
   }
-  Response r;
-  r.status = 200;
-  add_variables(r, id, claims);
-  return r;
+  return granted(id, claims, asker);
+}
+
+}  // namespace
+
+bool is_authorizer_request(const Request& req) { return req.fcgi_role == "AUTHORIZER" || is_error_document(req); }
+
+Response handle_authorizer(App& app, Ctx& ctx) { return decide(app, ctx, Asker::authorizer); }
+
+Response handle_auth_request(App& app, Ctx& ctx) { return decide(app, ctx, Asker::auth_request); }
+
+std::string kinde_header_name(std::string_view variable) {
+  std::string_view rest = variable;
+  if (rest.substr(0, 6) == "KINDE_") rest.remove_prefix(6);
+  std::string out = "X-Kinde";
+  bool word_start = true;
+  for (char c : rest) {
+    if (c == '_') {
+      word_start = true;
+      continue;
+    }
+    if (word_start) out += '-';
+    out += word_start ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
+                      : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    word_start = false;
+  }
+  return out;
 }
 
 }  // namespace kinde

@@ -110,6 +110,12 @@ Request build_request(const EnvLookup& env, const BodyReader& body) {
     // cgicc throws on a short body read ("I/O error"): a truncated upload is the client's problem.
     r.bad = {400, std::string("unreadable request: ") + e.what()};
     r.method = upper(get("REQUEST_METHOD"));
+    // Still the request's own route and path: the 400 is logged for it, and /auth (nginx's
+    // auth_request, whose body nginx does not pass on) decides without the body.
+    r.script_name = get("SCRIPT_NAME");
+    r.path_info = get("PATH_INFO");
+    r.query_string = get("QUERY_STRING");
+    r.remote_addr = get("REMOTE_ADDR");
   }
   if (r.method.empty()) r.method = "GET";
   if (r.path_info.empty()) r.path_info = "/";

@@ -1,7 +1,9 @@
 // kinde.fcgi as a FastCGI Authorizer through the real servers: lighttpd with etc/lighttpd.conf's
 // protected folder, and Apache + mod_fcgid with apache-conf/protect-folder.conf and with only an
 // .htaccess (apache-conf/htaccess-protect.example). Protected: a static file, a subfolder that needs
-// write:items, and a CGI script that prints its environment (tests/data/cgi/env.cgi).
+// write:items, a CGI script that prints its environment (tests/data/cgi/env.cgi), and a PHP script
+// run by php-cgi that prints $_SERVER (tests/data/php/server.php; lighttpd: mod_cgi, Apache:
+// mod_fcgid's FcgidWrapper, the lines protect-folder.conf has commented out).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +20,7 @@ import { startIdp } from '../lib/idp-process.mjs';
 import { dotenv, freePort, startLighttpd } from '../lib/servers.mjs';
 
 const ENV_CGI = path.join(projectRoot, 'tests/data/cgi/env.cgi');
+const SERVER_PHP = path.join(projectRoot, 'tests/data/php/server.php');
 const HTML = 'text/html,application/xhtml+xml,*/*;q=0.8';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,6 +30,7 @@ function makeDocroot(dir, { members } = {}) {
   cpSync(path.join(projectRoot, 'htdocs'), dir, { recursive: true });
   copyFileSync(ENV_CGI, path.join(dir, 'private/env.cgi'));
   chmodSync(path.join(dir, 'private/env.cgi'), 0o755);
+  for (const sub of ['private', 'private/staff']) copyFileSync(SERVER_PHP, path.join(dir, sub, 'server.php'));
   if (members) {
     mkdirSync(path.join(dir, 'members'));
     copyFileSync(path.join(dir, 'private/index.html'), path.join(dir, 'members/index.html'));
@@ -48,7 +52,7 @@ async function startLighttpdAuthorizer(port, appEnv) {
   // mod_cgi before mod_staticfile, or the script would be sent as a file.
   const configText = `${shipped.replace(line, `server.document-root = "${docroot}"`)
     .replace('"mod_staticfile"', '"mod_cgi", "mod_staticfile"')}
-$HTTP["url"] =~ "^/private/" { cgi.assign = ( ".cgi" => "" ) }
+$HTTP["url"] =~ "^/private/" { cgi.assign = ( ".cgi" => "", ".php" => "/usr/bin/php-cgi" ) }
 `;
   const server = await startLighttpd({ appEnv, configText, procs: 1, port });
   const stop = server.stop.bind(server);
@@ -104,10 +108,13 @@ async function startApacheAuthorizer(port, appEnv) {
   const protect = readFileSync(path.join(projectRoot, 'apache-conf/protect-folder.conf'), 'utf8')
     .replaceAll('/var/www/example.com/private', path.join(site, 'htdocs/private'))
     .replaceAll('ErrorDocument 401 /login', 'ErrorDocument 401 /app/login');
+  const phpLines = '  # AddHandler fcgid-script .php\n  # FcgidWrapper /usr/bin/php-cgi .php\n';
+  assert.ok(protect.includes(phpLines), 'apache-conf/protect-folder.conf no longer has the PHP lines to uncomment');
+  const protectWithPhp = protect.replace(phpLines, phpLines.replaceAll('# ', ''));
   const modules = ['mpm_event', 'authz_core', 'alias', 'mime', 'env', 'setenvif', 'headers', 'rewrite', 'dir',
     'cgid', 'fcgid'].map((n) => `LoadModule ${n}_module /usr/lib/apache2/modules/mod_${n}.so`).join('\n');
   const values = { RUN: run, SITE: site, PORT: String(port), CONFIG: config, LOAD_MODULES: modules,
-    USER_GROUP: user ? 'User www-data\nGroup www-data' : '', PROTECT_FOLDER: protect };
+    USER_GROUP: user ? 'User www-data\nGroup www-data' : '', PROTECT_FOLDER: protectWithPhp };
   const template = readFileSync(path.join(projectRoot, 'tests/apache/authorizer.conf.in'), 'utf8');
   const confFile = path.join(run, 'apache2.conf');
   writeFileSync(confFile, template.replace(/\{\{([A-Z_]+)\}\}/g, (m, k) => {
@@ -292,6 +299,65 @@ for (const name of ['lighttpd', 'apache']) {
     const ok = await get(`${s.origin}/private/staff/index.html`, { jar: alice, headers: { accept: HTML } });
     assert.equal(ok.status, 200);
     assert.match(ok.body, /Staff only/);
+  });
+}
+
+for (const name of ['lighttpd', 'apache']) {
+  describe(`${name}: PHP (php-cgi) in the protected folder`, () => {
+    const url = (p) => `${servers[name].origin}/private/${p}`;
+    const diag = () => (servers[name].errorLog?.() ?? '').slice(-3000);
+
+    test('PHP reads the user from $_SERVER', async () => {
+      const jar = await jarFor(name, 'plato');
+      const r = await get(url('server.php'), { jar });
+      assert.equal(r.status, 200, `${r.body.slice(0, 500)}\n${diag()}`);
+      const { server } = JSON.parse(r.body);
+      assert.match(server.KINDE_USER_ID, /^kp_[0-9a-f]{32}$/);
+      assert.equal(server.REMOTE_USER, server.KINDE_USER_ID);
+      assert.equal(server.KINDE_EMAIL, 'plato@example.com');
+      assert.equal(server.KINDE_PERMISSIONS, 'read:items');
+      assert.equal(server.KINDE_ORG_CODE, 'org_123');
+      assert.equal(server.KINDE_ROLES, 'member');
+      const page = await get(url('whoami.php'), { jar });
+      assert.equal(page.status, 200, diag());
+      assert.match(page.body, /Signed in as <b>plato@example\.com<\/b>, with the permissions: read:items/);
+    });
+
+    test('forged headers and query parameters cannot set the user\'s values', async () => {
+      const jar = await jarFor(name, 'plato');
+      const forged = { 'X-Kinde-Email': 'mallory@example.com', 'Kinde-Email': 'mallory@example.com',
+        'Kinde-Permissions': 'write:items', 'Variable-KINDE_EMAIL': 'mallory@example.com', 'Remote-User': 'kp_admin' };
+      const r = await get(url('server.php?KINDE_EMAIL=mallory%40example.com&KINDE_PERMISSIONS=write:items'),
+        { jar, headers: forged });
+      assert.equal(r.status, 200, diag());
+      const { server, get: query } = JSON.parse(r.body);
+      assert.equal(server.KINDE_EMAIL, 'plato@example.com');
+      assert.equal(server.KINDE_PERMISSIONS, 'read:items');
+      assert.equal(query.KINDE_EMAIL, 'mallory@example.com', 'a query parameter stays in $_GET');
+      for (const [k, v] of Object.entries(server)) {
+        if (k.startsWith('HTTP_') || k === 'QUERY_STRING' || k === 'REQUEST_URI') continue;
+        assert.doesNotMatch(String(v), /mallory|kp_admin|write:items/, k);
+      }
+      const anon = await get(url('server.php'), { headers: forged });
+      assert.equal(anon.status, 401);
+      assert.doesNotMatch(anon.body, /mallory|"server"/);
+    });
+
+    test('no session: the sign-in redirect back to the script; a failed rule: the 403 page', async () => {
+      const r = await get(url('server.php?x=1'), { headers: { accept: HTML } });
+      assert.equal(r.status, 302, diag());
+      assert.equal(r.headers.get('location'),
+        `${servers[name].appBase}/login?next=${encodeURIComponent('/private/server.php?x=1')}`);
+      const plato = await jarFor(name, 'plato');
+      const denied = await get(url('staff/server.php'), { jar: plato, headers: { accept: HTML } });
+      assert.equal(denied.status, 403, diag());
+      assert.match(denied.body, /write:items/);
+      assert.doesNotMatch(denied.body, /"server"/);
+      const alice = await jarFor(name, 'alice');
+      const ok = await get(url('staff/server.php'), { jar: alice });
+      assert.equal(ok.status, 200, diag());
+      assert.equal(JSON.parse(ok.body).server.KINDE_PERMISSIONS, 'read:items write:items');
+    });
   });
 }
 

@@ -157,11 +157,13 @@ function launch(command, args, env) {
 // startSocketActivated({socket, config, args, env, listenPid}) -> the launch handle, once /healthz
 // answers on socket. The binary runs with the socket at fd 3 and LISTEN_FDS=1, LISTEN_PID = its pid
 // (or listenPid), KINDE_CONFIG=config, as under systemd's kinde-fcgi.socket. wait: false returns at
-// once (for a start that is meant to fail).
+// once (for a start that is meant to fail). mode: the socket's mode (octal text; listen_exec's
+// default 0600), e.g. '0666' for a web server whose workers run as another user.
 export async function startSocketActivated({ socket, config, args = [], env = {}, listenPid, wait = true,
-                                             timeoutMs = 15000 }) {
+                                             timeoutMs = 15000, mode }) {
   if (!existsSync(listenExec)) throw new Error(`${listenExec} is missing: make ${path.relative(projectRoot, listenExec)}`);
   const pre = listenPid === undefined ? [] : ['--listen-pid', String(listenPid)];
+  if (mode !== undefined) pre.push('--mode', mode);
   const proc = launch(listenExec, [...pre, socket, '--', binary, ...args],
     { PATH: process.env.PATH, KINDE_CONFIG: config, ...env });
   if (wait) {

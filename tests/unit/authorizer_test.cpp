@@ -1,6 +1,8 @@
 // The FastCGI Authorizer role: 200 with Variable-* headers for a signed-in user, a sign-in redirect
 // for browsers and 401 for API clients without a session, 403 when a location's rule fails, the
 // same answers when Apache runs the app as the 401 ErrorDocument, and KINDE_COOKIE_PATH.
+// The /auth route for nginx's auth_request: the same decisions, as 204 with X-Kinde-* headers, 401
+// (X-Kinde-Login for browsers) or 403.
 #include <boost/test/unit_test.hpp>
 
 #include <map>
@@ -67,6 +69,30 @@ RequestSpec authorizer_request(const std::string& cookie = "", const std::string
 }
 
 constexpr const char* kHtml = "text/html,application/xhtml+xml,*/*;q=0.8";
+
+// What nginx's auth_request subrequest brings to the app for GET /private/a.php?x=1&y=2 through the
+// internal location /_kinde/auth/staff (etc/nginx/snippets/kinde-fcgi-auth.conf): PATH_INFO=/auth,
+// the original REQUEST_URI, the visitor's headers, no query string of its own.
+RequestSpec nginx_auth_request(const std::string& cookie = "", const std::string& accept = "",
+                               std::map<std::string, std::string> vars = {}) {
+  RequestSpec s;
+  s.path = "/auth";
+  s.script_name = "";
+  s.request_uri = "/private/a.php?x=1&y=2";
+  s.cookie = cookie;
+  s.accept = accept;
+  s.extra = std::move(vars);
+  s.extra["FCGI_ROLE"] = "RESPONDER";
+  return s;
+}
+
+// The X-Kinde-* headers of a response, by name.
+std::map<std::string, std::string> kinde_headers(const Response& r) {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : r.headers)
+    if (k.rfind("X-Kinde-", 0) == 0) out[k] = v;
+  return out;
+}
 
 }  // namespace
 
@@ -357,6 +383,186 @@ BOOST_AUTO_TEST_CASE(cookie_path_setting_widens_the_session_cookie) {
   BOOST_TEST(t.app().home_url(req) == "https://app.example/app/");
   TestApp plain;
   BOOST_TEST(contains(plain.app().session_cookie(req, "abc", false), "; Path=/app;"));
+}
+
+// --- nginx auth_request: the /auth route ---
+
+BOOST_AUTO_TEST_CASE(auth_route_passes_a_signed_in_user_with_204_and_x_kinde_headers) {
+  TestApp t;
+  Response r = t.handle(nginx_auth_request(sign_in(t), kHtml));
+  BOOST_TEST(r.status == 204);
+  BOOST_TEST(r.body.empty());
+  std::map<std::string, std::string> want = {
+      {"X-Kinde-User-Id", "kp_alice"},       {"X-Kinde-Email", "alice@example.com"},
+      {"X-Kinde-Given-Name", "Alice"},       {"X-Kinde-Family-Name", "Liddell"},
+      {"X-Kinde-Org-Code", "org_123"},       {"X-Kinde-Org-Codes", "org_123 org_456"},
+      {"X-Kinde-Permissions", "read:items write:items"}, {"X-Kinde-Roles", "admin"}};
+  BOOST_TEST(kinde_headers(r) == want);
+  BOOST_TEST(header_values(r, "Variable-KINDE_USER_ID").empty());
+  BOOST_TEST(r.header("Cache-Control") == "no-store");
+}
+
+BOOST_AUTO_TEST_CASE(auth_route_exports_the_same_values_as_the_authorizer) {
+  TestApp t;
+  json access = {{"sub", "kp_alice"}, {"permissions", {"read:items", "write items", "x:y"}}, {"org_code", "org_1"}};
+  std::string cookie = sign_in(t, kAliceUser, access, {{"sub", "kp_alice"}, {"org_codes", {"org_1", "org 2"}}});
+  Response authz = t.handle(authorizer_request(cookie));
+  Response nginx = t.handle(nginx_auth_request(cookie));
+  std::map<std::string, std::string> from_authorizer;
+  for (const auto& [k, v] : authz.headers) {
+    if (k.rfind("Variable-KINDE_", 0) == 0) from_authorizer[kinde_header_name(k.substr(9))] = v;
+  }
+  BOOST_TEST(from_authorizer.size() == 7u);  // no family name in this session's user
+  BOOST_TEST(kinde_headers(nginx) == from_authorizer);
+  BOOST_TEST(nginx.header("X-Kinde-Permissions") == "read:items x:y");
+}
+
+BOOST_AUTO_TEST_CASE(kinde_header_names_follow_the_variable_names) {
+  BOOST_TEST(kinde_header_name("KINDE_USER_ID") == "X-Kinde-User-Id");
+  BOOST_TEST(kinde_header_name("KINDE_EMAIL") == "X-Kinde-Email");
+  BOOST_TEST(kinde_header_name("KINDE_ORG_CODES") == "X-Kinde-Org-Codes");
+  BOOST_TEST(kinde_header_name("KINDE_GIVEN_NAME") == "X-Kinde-Given-Name");
+}
+
+BOOST_AUTO_TEST_CASE(auth_route_without_session_is_401_never_a_redirect) {
+  TestApp t;
+  for (std::string accept : {kHtml, "application/json", ""}) {
+    Response r = t.handle(nginx_auth_request("", accept));
+    // nginx accepts only 2xx, 401 and 403 from auth_request: the redirect comes from its error_page.
+    BOOST_TEST(r.status == 401, accept);
+    BOOST_TEST(r.header("Location").empty(), accept);
+    BOOST_TEST(r.header("WWW-Authenticate") == "Bearer", accept);
+    BOOST_TEST(json::parse(r.body)["detail"] == "Not authenticated", accept);
+    BOOST_TEST(kinde_headers(r).empty(), accept);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(nginx_error_page_401_gets_the_sign_in_redirect_back_to_the_page) {
+  // etc/nginx/snippets/kinde-fcgi.conf: `error_page 401 = @kinde_login` runs the auth location's
+  // request again with REDIRECT_STATUS=401, as Apache's ErrorDocument does.
+  TestApp t;
+  t.config.callback_url = "https://app.example/kinde/callback";
+  RequestSpec s = nginx_auth_request("", kHtml, {{"REDIRECT_STATUS", "401"}});
+  Response r = t.handle(s);
+  BOOST_TEST(r.status == 302);
+  BOOST_TEST(r.header("Location") == "https://app.example/kinde/login?next=%2Fprivate%2Fa.php%3Fx%3D1%26y%3D2");
+  s.accept = "application/json";
+  BOOST_TEST(t.handle(s).status == 401);
+  // nginx's own fastcgi_params say REDIRECT_STATUS=200: an ordinary /auth call.
+  BOOST_TEST(t.handle(nginx_auth_request("", kHtml, {{"REDIRECT_STATUS", "200"}})).status == 401);
+}
+
+BOOST_AUTO_TEST_CASE(auth_route_applies_the_rules_from_the_auth_location) {
+  TestApp t;
+  std::string cookie = sign_in(t);
+  BOOST_TEST(t.handle(nginx_auth_request(cookie, kHtml, {{"KINDE_REQUIRE_PERMISSION", "read:items,write:items"}})).status == 204);
+  BOOST_TEST(t.handle(nginx_auth_request(cookie, kHtml, {{"KINDE_REQUIRE_ORG", "org_9 org_123"}})).status == 204);
+  BOOST_TEST(t.handle(nginx_auth_request(cookie, kHtml, {{"KINDE_REQUIRE_FLAG", "is_dark_mode"}})).status == 204);
+  for (const auto& [rule, value] : std::map<std::string, std::string>{{"KINDE_REQUIRE_PERMISSION", "delete:items"},
+                                                                      {"KINDE_REQUIRE_ORG", "org_456"},
+                                                                      {"KINDE_REQUIRE_FLAG", "beta"}}) {
+    Response r = t.handle(nginx_auth_request(cookie, kHtml, {{rule, value}}));
+    BOOST_TEST(r.status == 403, rule);
+    BOOST_TEST(kinde_headers(r).empty(), rule);
+    // The page (shown when nginx's error_page 403 runs the auth location again) names what is missing.
+    BOOST_TEST(contains(r.header("Content-Type"), "text/html"), rule);
+    BOOST_TEST(contains(r.body, value), rule);
+    BOOST_TEST(contains(r.body, "href=\"" + mstch_escaped("/login") + "\""), rule);
+  }
+  Response api = t.handle(nginx_auth_request(cookie, "application/json", {{"KINDE_REQUIRE_PERMISSION", "delete:items"}}));
+  BOOST_TEST(api.status == 403);
+  BOOST_TEST(contains(json::parse(api.body)["detail"].get<std::string>(), "delete:items"));
+  // A visitor's header named like a rule is HTTP_*: no rule.
+  BOOST_TEST(t.handle(nginx_auth_request(cookie, kHtml, {{"HTTP_KINDE_REQUIRE_PERMISSION", "delete:items"}})).status == 204);
+}
+
+BOOST_AUTO_TEST_CASE(auth_route_values_come_from_the_session_never_from_the_visitor) {
+  TestApp t;
+  RequestSpec s = nginx_auth_request(sign_in(t), kHtml,
+                                     {{"HTTP_X_KINDE_EMAIL", "mallory@example.com"}, {"HTTP_X_KINDE_USER_ID", "kp_admin"},
+                                      {"KINDE_EMAIL", "mallory@example.com"}});
+  s.query = "KINDE_EMAIL=mallory@example.com&X-Kinde-Email=mallory@example.com";
+  Response r = t.handle(s);
+  BOOST_TEST(r.status == 204);
+  BOOST_TEST(header_values(r, "X-Kinde-Email") == std::vector<std::string>{"alice@example.com"});
+  BOOST_TEST(header_values(r, "X-Kinde-User-Id") == std::vector<std::string>{"kp_alice"});
+  // No session: nothing the visitor sent becomes a value.
+  Response none = t.handle(nginx_auth_request("", "", {{"HTTP_X_KINDE_EMAIL", "mallory@example.com"}}));
+  BOOST_TEST(none.status == 401);
+  BOOST_TEST(header_values(none, "X-Kinde-Email").empty());
+}
+
+BOOST_AUTO_TEST_CASE(auth_route_header_values_cannot_inject_lines) {
+  TestApp t;
+  json user = kAliceUser;
+  user["given_name"] = "Eve\r\nX-Kinde-User-Id: kp_admin";
+  Response r = t.handle(nginx_auth_request(sign_in(t, user)));
+  BOOST_TEST(r.status == 204);
+  BOOST_TEST(!contains(serialize_cgi(r), "\nX-Kinde-User-Id: kp_admin"));
+  BOOST_TEST(header_values(r, "X-Kinde-User-Id") == std::vector<std::string>{"kp_alice"});
+}
+
+BOOST_AUTO_TEST_CASE(auth_route_takes_bearer_tokens_like_the_api) {
+  TestApp t;
+  t.oidc.access_tokens["tok"] = {{"sub", "kp_machine"}, {"permissions", {"read:items"}}};
+  RequestSpec s = nginx_auth_request("", kHtml, {{"KINDE_REQUIRE_PERMISSION", "read:items"}});
+  s.authorization = "Bearer tok";
+  Response r = t.handle(s);
+  BOOST_TEST(r.status == 204);
+  BOOST_TEST(r.header("X-Kinde-User-Id") == "kp_machine");
+  s.authorization = "Bearer forged";
+  Response bad = t.handle(s);
+  BOOST_TEST(bad.status == 401);
+  BOOST_TEST(contains(bad.header("WWW-Authenticate"), "invalid_token"));
+  BOOST_TEST(bad.header("X-Kinde-Login").empty());  // a machine is not sent to a sign-in page
+}
+
+BOOST_AUTO_TEST_CASE(auth_route_answers_for_any_method_and_ignores_the_body) {
+  // The subrequest carries the visitor's method; nginx does not pass the body on, yet the
+  // visitor's Content-Length may still arrive.
+  TestApp t;
+  std::string cookie = sign_in(t);
+  for (const char* method : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
+    RequestSpec s = nginx_auth_request(cookie, kHtml, {{"CONTENT_LENGTH", "5000000"}, {"CONTENT_TYPE", "text/plain"}});
+    s.method = method;
+    BOOST_TEST(t.handle(s).status == 204, method);
+    s.extra["CONTENT_LENGTH"] = "12";  // announced, never sent
+    BOOST_TEST(t.handle(s).status == 204, method);
+    s.cookie.clear();
+    BOOST_TEST(t.handle(s).status == 401, method);
+  }
+  // Other routes still refuse what they do not serve.
+  RequestSpec put;
+  put.method = "PUT";
+  put.path = "/api/me";
+  BOOST_TEST(t.handle(put).status == 405);
+}
+
+BOOST_AUTO_TEST_CASE(auth_route_reads_the_apps_cookie_whatever_the_auth_locations_path) {
+  // The app at /kinde with its cookie at Path=/kinde would never reach /private/: KINDE_COOKIE_PATH=/
+  // widens it. nginx's auth location has its own SCRIPT_NAME; the cookie name stays the app's.
+  TestApp t;
+  t.config.callback_url = "https://app.example/kinde/callback";
+  t.config.cookie_path = "/";
+  std::string cookie = sign_in(t);
+  BOOST_TEST(cookie.rfind("__Host-", 0) == 0u);
+  RequestSpec s = nginx_auth_request(cookie, kHtml);
+  s.script_name = "/_kinde/auth/staff";
+  BOOST_TEST(t.handle(s).status == 204);
+  // Without KINDE_COOKIE_PATH: the app's path (/kinde), as the app's own pages set it.
+  TestApp narrow;
+  narrow.config.callback_url = "https://app.example/kinde/callback";
+  std::string id = narrow.sign_in(kAliceUser);
+  RequestSpec n = nginx_auth_request("__Secure-kinde_fcgi_session=" + id, kHtml);
+  n.script_name = "/_kinde/auth";
+  BOOST_TEST(narrow.handle(n).status == 204);
+}
+
+BOOST_AUTO_TEST_CASE(auth_route_store_outage_is_an_error_not_a_pass) {
+  TestApp t(std::make_unique<FailingStore>());
+  Response r = t.handle(nginx_auth_request(t.session_cookie_header(t.random.token()), kHtml));
+  BOOST_TEST(r.status == 503);  // nginx turns it into a 500: never access
+  BOOST_TEST(kinde_headers(r).empty());
 }
 
 BOOST_AUTO_TEST_CASE(cookie_path_setting_is_validated) {
