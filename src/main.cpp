@@ -214,7 +214,13 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (FCGX_IsCGI()) serve_cgi(rt.get(), problem);
-  else serve_fcgi(rt.get(), problem);
+  if (FCGX_IsCGI()) {
+    serve_cgi(rt.get(), problem);
+    // One request and the answer is out: skip the destructors and OpenSSL's exit-time clean-up
+    // (about 1.2 M instructions, a tenth of a CGI request); the kernel frees it all anyway.
+    std::fflush(nullptr);
+    _exit(0);
+  }
+  serve_fcgi(rt.get(), problem);
   return 0;
 }
