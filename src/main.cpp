@@ -1,5 +1,6 @@
 // kinde.fcgi: FastCGI accept loop, or one request as plain CGI; wires the real parts.
 #include <fcgiapp.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -124,6 +125,10 @@ int parse_workers(int argc, char** argv, int& i) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The app's own OpenSSL (linked in: session sealing, token signatures) does not read openssl.cnf:
+  // parsing it is about 1.7 M instructions of every CGI request and Debian's sets nothing for
+  // these algorithms. libcurl's TLS to the provider uses the system's shared OpenSSL, with the file.
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr);
   std::string mode;
   int workers = 1;
   for (int i = 1; i < argc; ++i) {
