@@ -9,7 +9,7 @@
 //
 // tests/lib/cgi.mjs reads KINDE_FCGI_BIN when first imported: import this module after setting it.
 
-import { copyFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -123,7 +123,7 @@ export async function measureMemoryCase({ buildDir, procs = 8, requests = 200000
     await until(requests);
     const afterAll = reading(pids, done);
     // BENCH_SMAPS=FILE keeps the first process's whole /proc/PID/smaps, to see which mappings cost.
-    if (process.env.BENCH_SMAPS) copyFileSync(`/proc/${pids[0]}/smaps`, process.env.BENCH_SMAPS);
+    if (process.env.BENCH_SMAPS) writeFileSync(process.env.BENCH_SMAPS, readFileSync(`/proc/${pids[0]}/smaps`));
     if (pidsOf(appExe).join() !== pids.join()) throw new Error('memory case: an app process was restarted');
     const growth = (k) => Math.max(...afterAll.per_process.map((p, i) => p[k] - afterFirst.per_process[i][k]));
     return {
