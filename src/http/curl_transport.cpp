@@ -1,5 +1,6 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <openssl/conf.h>
 
 #include <algorithm>
 #include <cctype>
@@ -9,6 +10,7 @@
 #include <mutex>
 
 #include "http/transport.hpp"
+#include "util/log.hpp"
 
 namespace kinde {
 namespace {
@@ -79,6 +81,11 @@ Loaded load_library(const std::string& library) {
     l.error = library + " could not be loaded: " + missing;
     return l;
   }
+  // main() starts OpenSSL without openssl.cnf (a start-up cost no page view needs); TLS to the
+  // provider gets the system's settings (minimum protocol, security level) loaded here, first.
+  OPENSSL_load_builtin_modules();
+  if (CONF_modules_load_file(nullptr, nullptr, CONF_MFLAGS_IGNORE_MISSING_FILE) <= 0)
+    log_warn("OpenSSL's configuration file could not be loaded; TLS uses OpenSSL's defaults");
   if (a.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) l.error = library + " could not be loaded: curl_global_init failed";
   return l;
 }
