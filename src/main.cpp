@@ -141,8 +141,10 @@ int parse_workers(int argc, char** argv, int& i) {
 int main(int argc, char** argv) {
   // OpenSSL without openssl.cnf: parsing it costs about 1.7 M instructions of every CGI request, and
   // session sealing and token signatures need nothing from it. The TLS client loads it before its
-  // first connection (src/http/curl_transport.cpp).
-  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr);
+  // first connection (src/http/curl_transport.cpp). Nor OpenSSL's ~3,000 error strings, which
+  // libcurl's set-up would otherwise load into every process that calls the provider (about 0.1 MB
+  // each); a TLS error then reads "error:0A000086:..." with the code to look up.
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, nullptr);
   std::string mode;
   int workers = 1;
   for (int i = 1; i < argc; ++i) {
