@@ -115,6 +115,7 @@ int fill(long n) {
   return 0;
 }
 
+// expire ID...: each session's access token marked as expiring now, so its next request refreshes.
 int expire(int argc, char** argv) {
   Config config = load();
   OpenSslRandom random;

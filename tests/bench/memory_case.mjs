@@ -5,7 +5,8 @@
 // marked as expiring (bench_driver expire, the store's own code) and each session is requested once,
 // so processes refresh at the provider for real. Then a long run of wrk-mix.lua (signed-in pages,
 // bearer token, signed-out page) shows growth: readings after the sign-ins, after a tenth of the
-// requests and at the end (BENCH_SMAPS=FILE: the first process's /proc/PID/smaps). Everything it starts is stopped before it returns.
+// requests and at the end (BENCH_SMAPS=FILE: the first process's /proc/PID/smaps). Everything it
+// starts is stopped before it returns.
 //
 // tests/lib/cgi.mjs reads KINDE_FCGI_BIN when first imported: import this module after setting it.
 
@@ -44,6 +45,7 @@ export function smaps(pid) {
   return { rss_kb: field('Rss'), pss_kb: field('Pss'), private_dirty_kb: field('Private_Dirty') };
 }
 
+// Whether process pid has called the provider: libcurl is loaded only for that.
 const calledProvider = (pid) => readFileSync(`/proc/${pid}/maps`, 'utf8').includes('libcurl');
 
 // One reading of every process, with the worst and the mean of each figure.

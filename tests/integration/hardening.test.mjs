@@ -10,8 +10,10 @@ import { test } from 'node:test';
 
 import { binary } from '../lib/cgi.mjs';
 
+// readelf -W ARGS of the binary under test, as text.
 const readelf = (...args) => execFileSync('readelf', ['-W', ...args, binary], { encoding: 'utf8', maxBuffer: 64 << 20 });
 
+// inspect() -> what the tests check, read from the ELF header, segments, dynamic section and symbols.
 function inspect() {
   assert.ok(existsSync(binary), `${binary} is missing: build it first (make)`);
   const header = readelf('-h');
