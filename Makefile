@@ -18,6 +18,9 @@ LDLIBS   := -lfcgi++ -lfcgi -lcgicc -lcurl -lhiredis -lssl -lcrypto -lmstch -lpt
 # OPENSSL_LINK=static links libcrypto.a too, for plain CGI (another 2.3 M instructions less).
 # Sanitizer builds link as the tests do.
 OPENSSL_LINK ?= shared
+ifeq ($(filter static shared,$(OPENSSL_LINK)),)
+$(error OPENSSL_LINK must be static or shared, not '$(OPENSSL_LINK)')
+endif
 ifeq ($(SAN),)
 ifeq ($(OPENSSL_LINK),static)
 APP_LDLIBS := -Wl,-Bstatic -lfcgi++ -lfcgi -lcgicc -lhiredis -lmstch -lcrypto -Wl,-Bdynamic
