@@ -1,4 +1,4 @@
-// Random: the one source of randomness (OpenSSL RAND_bytes). Tests may hand in a fake.
+// Random: the one source of randomness (the kernel's getrandom(2); see random.cpp). Tests may hand in a fake.
 #pragma once
 #include <cstddef>
 #include <string>

@@ -5,6 +5,8 @@
 //   bench_driver handle [options]     builds the real Runtime (config, file store, templates,
 //                                     provider client) and calls App::handle on one canned request
 //   bench_driver verify TOKEN [opts]  calls the provider client's access-token check directly
+//   bench_driver expire ID...         marks the access token of each session as expiring now, so
+//                                     the next request with it refreshes at the provider for real
 //
 // Options: --cookie VALUE (session cookie), --bearer TOKEN, --path P (default "/"), --warm N
 // (default 20, not counted), --count N (default 10), --expect TEXT (every body must contain it),
@@ -85,25 +87,49 @@ Session fake_session(Random& random, std::int64_t now) {
   return s;
 }
 
-int fill(long n) {
-  Config config = load();
-  OpenSslRandom random;
+// The file store of the configured session directory, as the app opens it.
+std::unique_ptr<SessionStore> open_store(const Config& config, Random& random, bool fsync) {
   auto key = resolve_session_key(config, random);
   if (!key) die("session key: " + key.error().detail);
   FileStoreOptions o;
   o.dir = config.session_dir;
   o.secret = key->material;
   o.limits = {config.idle_timeout, config.max_age};
-  // A fixture, not user data: no fsync per file (100,000 fsyncs would take minutes).
-  o.fsync = false;
+  o.fsync = fsync;
   auto store = open_file_session_store(o, random);
   if (!store) die("session store: " + store.error().detail);
+  return std::move(*store);
+}
+
+int fill(long n) {
+  Config config = load();
+  OpenSslRandom random;
+  // A fixture, not user data: no fsync per file (100,000 fsyncs would take minutes).
+  auto store = open_store(config, random, false);
   std::int64_t now = unix_now();
   for (long i = 0; i < n; ++i) {
-    auto saved = (*store)->save(fake_session(random, now));
+    auto saved = store->save(fake_session(random, now));
     if (!saved) die("save: " + saved.error().detail);
   }
   std::printf("{\"filled\":%ld,\"dir\":%s}\n", n, nlohmann::json(config.session_dir).dump().c_str());
+  return 0;
+}
+
+// expire ID...: each session's access token marked as expiring now, so its next request refreshes.
+int expire(int argc, char** argv) {
+  Config config = load();
+  OpenSslRandom random;
+  auto store = open_store(config, random, true);
+  std::int64_t now = unix_now();
+  for (int i = 2; i < argc; ++i) {
+    auto loaded = store->load(argv[i], now);
+    if (!loaded || !*loaded) die(std::string("no session ") + argv[i]);
+    Session s = **loaded;
+    if (!s.data.contains("tokens") || !s.data["tokens"].contains("refresh_token")) die("session without a refresh token");
+    s.data["tokens"]["expires_at"] = now;
+    if (auto saved = store->save(s); !saved) die("save: " + saved.error().detail);
+  }
+  std::printf("{\"expired\":%d}\n", argc - 2);
   return 0;
 }
 
@@ -212,7 +238,8 @@ int main(int argc, char** argv) {
   if (mode == "fill" && argc == 3) return fill(std::atol(argv[2]));
   if (mode == "handle") return handle(parse(argc, argv, 2));
   if (mode == "verify" && argc >= 3) return verify(argv[2], parse(argc, argv, 3));
+  if (mode == "expire" && argc >= 3) return expire(argc, argv);
   std::fprintf(stderr, "usage: bench_driver fill N | handle [--cookie C] [--bearer T] [--path P] [--warm N] "
-                       "[--count N] [--expect TEXT] [--rss-at N,...] | verify TOKEN [--warm N] [--count N]\n");
+                       "[--count N] [--expect TEXT] [--rss-at N,...] | verify TOKEN [--warm N] [--count N] | expire ID...\n");
   return 2;
 }

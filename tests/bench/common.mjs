@@ -80,10 +80,10 @@ export function parseWrk(out) {
   };
 }
 
-// wrk(base, c, {duration}) -> parseWrk of one run of case c ({id, path, headers}) against base, with
+// wrk(base, c, {duration, connections}) -> parseWrk of one run of case c ({id, path, headers}) against base, with
 // wrk-status.lua counting every answer that is not 2xx.
-export async function wrk(base, c, { duration = DURATION } = {}) {
-  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', '-s', STATUS_SCRIPT];
+export async function wrk(base, c, { duration = DURATION, connections = CONNECTIONS } = {}) {
+  const args = [`-t${THREADS}`, `-c${connections}`, `-d${duration}s`, '--latency', '-s', STATUS_SCRIPT];
   for (const [k, v] of Object.entries(c.headers ?? {})) args.push('-H', `${k}: ${v}`);
   args.push(base + c.path);
   const { stdout } = await run('wrk', args, { timeoutMs: (duration + 30) * 1000 });

@@ -7,16 +7,19 @@
 //   - wrk on seven cases, each twice, interleaved; requests/s, p50, p99 and the ratio to case 2
 //   - the signed-in home page as plain CGI against a C hello-world CGI (median of many runs)
 //   - callgrind instruction counts of one signed-in home request and one RS256 token check
-//   - resident size of the app processes after about 10,000 and 100,000 requests each
+//   - p99 at BENCH_WIDE_CONNECTIONS (256) connections: the signed-in home and the hello world, twice each
+//   - memory per process (tests/bench/memory_case.mjs): RSS, PSS and Private_Dirty of 8 app processes
+//     that signed users in and refreshed, and their growth over BENCH_MEMORY_REQUESTS requests
 //   - the signed-in page with 100,000 other sessions in the session directory
 // It prints a table and writes BUILD_DIR/bench.json. Loopback only; every loop is bounded.
 //
 // Environment: BENCH_DURATION (s per wrk run, default 5), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
-// BENCH_CGI_RUNS (200), BENCH_MEMORY_REQUESTS (per process, 100000), BENCH_SESSIONS (100000),
-// BENCH_SKIP (comma list of: redis, cgi, callgrind, memory, sessions). redis: case 4 again with the
+// BENCH_CGI_RUNS (200), BENCH_MEMORY_REQUESTS (in all, 200000), BENCH_MEMORY_PROCS (8),
+// BENCH_WIDE_CONNECTIONS (256), BENCH_SESSIONS (100000),
+// BENCH_SKIP (comma list of: redis, wide, cgi, callgrind, memory, sessions). redis: case 4 again with the
 // sessions on Redis, a second app instance (tests/bench/redis_case.mjs).
 
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +38,9 @@ const {
 } = await import('./common.mjs');
 
 const CGI_RUNS = num('BENCH_CGI_RUNS', 200);
-const MEMORY_REQUESTS = num('BENCH_MEMORY_REQUESTS', 100000);
+const MEMORY_REQUESTS = num('BENCH_MEMORY_REQUESTS', 200000);
+const MEMORY_PROCS = num('BENCH_MEMORY_PROCS', 8);
+const WIDE_CONNECTIONS = num('BENCH_WIDE_CONNECTIONS', 256);
 const SESSIONS = num('BENCH_SESSIONS', 100000);
 const SKIP = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
 const PROCS = 2;
@@ -44,32 +49,34 @@ const USER_NAME = 'Alice Liddell';
 const M2M = { id: 'kinde-fcgi-m2m', secret: 'kinde-fcgi-m2m-secret' };
 
 const TARGETS = {
-  home_signed_in: 0.70, items_session: 0.80, items_bearer: 0.70, p99_ms: 10,
-  cgi_ratio: 3, rss_kb: 12 * 1024, sessions_cost: 0.10,
+  home_signed_in: 0.70, items_session: 0.80, items_bearer: 0.70, p99_ms: 10, p99_wide_ms: 50,
+  cgi_ratio: 3, private_dirty_kb: 1536, pss_kb: 4096, sessions_cost: 0.10,
 };
-
-// Process ids whose executable is exactly exe.
-function pidsOf(exe) {
-  const pids = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      if (readlinkSync(`/proc/${e}/exe`) === exe) pids.push(Number(e));
-    } catch { /* gone or not ours */ }
-  }
-  return pids.sort((a, b) => a - b);
-}
-
-function rssKb(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : -1;
-}
 
 function callgrindTotal(file) {
   const text = readFileSync(file, 'utf8');
   const m = /^totals:\s+(\d+)/m.exec(text) ?? /^summary:\s+(\d+)/m.exec(text);
   if (!m) throw new Error(`no totals in ${file}`);
   return Number(m[1]);
+}
+
+// One whole plain-CGI request (signed-in home) under callgrind, start to exit: the total, the dynamic
+// loader's start-up (_dl_start, inclusive) and the instructions spent inside libcrypto.so (OpenSSL's
+// first use; null when OpenSSL is linked in). build/callgrind.cgi keeps the profile.
+async function measureCgiStart(build, env) {
+  const out = path.join(build, 'callgrind.cgi');
+  const { stdout } = await run('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, path.join(build, 'kinde.fcgi')],
+    { env });
+  if (!stdout.includes('Status: 200')) throw new Error(`the CGI run under callgrind did not answer 200:\n${stdout.slice(0, 300)}`);
+  const inclusive = (await run('callgrind_annotate', ['--inclusive=yes', '--threshold=100', out])).stdout;
+  const self = (await run('callgrind_annotate', ['--threshold=100', out])).stdout;
+  const count = (line) => Number(line.trim().split(/\s+/)[0].replace(/,/g, ''));
+  const loader = inclusive.split('\n').find((l) => /rtld\.c:_dl_start \[/.test(l));
+  const crypto = self.split('\n').filter((l) => /\[[^\]]*libcrypto\.so[^\]]*\]\s*$/.test(l));
+  return {
+    total: callgrindTotal(out), dynamic_loader: loader ? count(loader) : null,
+    libcrypto: crypto.length ? crypto.reduce((a, l) => a + count(l), 0) : null,
+  };
 }
 
 const pass = (ok) => (ok === null || ok === undefined ? 'n/a' : ok ? 'met' : 'NOT met');
@@ -128,6 +135,19 @@ async function main() {
     const helloRps = table.hello.rps;
     for (const c of cases) table[c.id].ratio_to_hello = table[c.id].rps / helloRps;
     result.cases = table;
+    if (!SKIP.has('wide')) {
+      // p99 with many more connections than processes: lighttpd queues them on the 2 sockets.
+      const wide = {};
+      for (const c of [cases[3], cases[1]]) {
+        const runs = [];
+        for (let round = 1; round <= 2; round += 1) {
+          log(`round ${round}: ${c.name}, ${WIDE_CONNECTIONS} connections`);
+          runs.push(await wrk(base, c, { connections: WIDE_CONNECTIONS }));
+        }
+        wide[c.id] = { name: c.name, connections: WIDE_CONNECTIONS, ...summarize(runs) };
+      }
+      result.wide = wide;
+    }
     if (!SKIP.has('redis')) {
       const { measureRedisCase } = await import('./redis_case.mjs');
       const r = await measureRedisCase({ buildDir: build, wrk, procs: PROCS, user: USER, userName: USER_NAME, log });
@@ -135,15 +155,15 @@ async function main() {
     }
 
     // ---- plain CGI: signed-in home as CGI against a C hello-world CGI ----
+    const cgiEnv = {
+      PATH: '/usr/bin:/bin', GATEWAY_INTERFACE: 'CGI/1.1', SERVER_PROTOCOL: 'HTTP/1.1', SERVER_NAME: '127.0.0.1',
+      SERVER_PORT: String(port), REMOTE_ADDR: '127.0.0.1', REQUEST_METHOD: 'GET', SCRIPT_NAME: '', PATH_INFO: '/',
+      QUERY_STRING: '', REQUEST_URI: '/', HTTP_HOST: `127.0.0.1:${port}`, HTTP_COOKIE: cookie,
+      KINDE_CONFIG: appConfig,
+    };
     if (!SKIP.has('cgi')) {
       log(`plain CGI, ${CGI_RUNS} runs each`);
       const cacheFile = path.join(sessionDir, '.provider-cache.json');
-      const cgiEnv = {
-        PATH: '/usr/bin:/bin', GATEWAY_INTERFACE: 'CGI/1.1', SERVER_PROTOCOL: 'HTTP/1.1', SERVER_NAME: '127.0.0.1',
-        SERVER_PORT: String(port), REMOTE_ADDR: '127.0.0.1', REQUEST_METHOD: 'GET', SCRIPT_NAME: '', PATH_INFO: '/',
-        QUERY_STRING: '', REQUEST_URI: '/', HTTP_HOST: `127.0.0.1:${port}`, HTTP_COOKIE: cookie,
-        KINDE_CONFIG: appConfig,
-      };
       const envApp = path.join(scratch, 'env-app');
       const envHello = path.join(scratch, 'env-hello');
       writeFileSync(envApp, Object.entries(cgiEnv).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
@@ -178,45 +198,16 @@ async function main() {
           items_bearer: await measure('items', ['handle', '--bearer', bearer, '--path', '/items/42', '--expect', '"item_id":42']),
           rs256_token_check: await measure('verify', ['verify', bearer]),
           healthz: await measure('healthz', ['handle', '--path', '/healthz', '--expect', 'ok']),
+          cgi_signed_in: await measureCgiStart(build, cgiEnv),
         };
       }
     }
 
-    // ---- memory: resident size after ~10,000 and ~100,000 requests per app process ----
+    // ---- memory per process: 8 processes that signed users in and refreshed, then a long run ----
     if (!SKIP.has('memory')) {
-      const appExe = path.join(server.runDir, 'kinde.fcgi');
-      const pids = pidsOf(appExe);
-      if (pids.length !== PROCS) throw new Error(`expected ${PROCS} app processes, found ${pids.length}`);
-      const before = (await wrk(base, cases[1], { duration: 1 }), pids.map(rssKb));
-      // wrk stops by time only: short runs of wrk-mix.lua until PROCS x n requests are done, so
-      // about n per process (lighttpd spreads the load over both). Bounded: at most 400 runs.
-      const phase = async (perProcess) => {
-        const goal = perProcess * PROCS;
-        let done = 0;
-        for (let i = 0; i < 400 && done < goal; i += 1) {
-          const { stdout } = await run('wrk', [`-t${THREADS}`, `-c${CONNECTIONS}`, '-d2s', '--latency',
-            '-s', path.join(here, 'wrk-mix.lua'), base], {
-            env: { BENCH_COOKIE: cookie, BENCH_BEARER: bearer }, timeoutMs: 60000,
-          });
-          const r = parseWrk(stdout);
-          if (r.non2xx || r.socket_errors) throw new Error(`memory phase: ${r.non2xx} non-2xx, ${r.socket_errors} socket errors`);
-          done += r.requests;
-        }
-        log(`memory: ${done} requests`);
-        return done;
-      };
-      const first = Math.round(MEMORY_REQUESTS / 10);
-      const n1 = await phase(first);
-      const at10k = pids.map(rssKb);
-      const n2 = n1 + await phase(MEMORY_REQUESTS - first);
-      const at100k = pids.map(rssKb);
-      if (pidsOf(appExe).join() !== pids.join()) throw new Error('an app process was restarted during the memory phase');
-      result.memory = {
-        pids, rss_kb_idle: before, requests_total_at_first: n1, requests_total_at_second: n2,
-        rss_kb_at_first: at10k, rss_kb_at_second: at100k,
-        growth_kb: at100k.map((v, i) => v - at10k[i]),
-        max_rss_kb: Math.max(...at100k),
-      };
+      const { measureMemoryCase } = await import('./memory_case.mjs');
+      result.memory = await measureMemoryCase({ buildDir: build, procs: MEMORY_PROCS, requests: MEMORY_REQUESTS,
+        user: USER, userName: USER_NAME, log });
     }
 
     // ---- 100,000 other sessions on disk: signed-in rate against the near-empty directory ----
@@ -267,10 +258,15 @@ function verdict(r) {
     errors: Object.values(c).every((x) => x.errors === 0),
   };
   if (r.cgi) v.cgi_ratio = r.cgi.ratio <= TARGETS.cgi_ratio;
+  if (r.wide) {
+    v.p99_wide = r.wide.home_signed_in.p99_ms <= TARGETS.p99_wide_ms;
+    v.errors_wide = Object.values(r.wide).every((x) => x.errors === 0);
+  }
   if (r.memory) {
-    v.rss = r.memory.max_rss_kb <= TARGETS.rss_kb;
+    v.private_dirty = r.memory.after_all.private_dirty_kb.max <= TARGETS.private_dirty_kb;
+    v.pss = r.memory.after_all.pss_kb.max <= TARGETS.pss_kb;
     // "No growth": allow 64 kB for allocator page rounding between the two readings.
-    v.no_growth = r.memory.growth_kb.every((g) => g <= 64);
+    v.no_growth = Object.values(r.memory.growth_kb).every((g) => g <= 64);
   }
   if (r.sessions) v.sessions_cost = r.sessions.cost <= TARGETS.sessions_cost;
   return v;
@@ -302,13 +298,18 @@ function render(r) {
     lines.push(`Instructions (callgrind, steady state): signed-in home ${k.home_signed_in.toLocaleString('en')}, ` +
       `/items/42 with bearer ${k.items_bearer.toLocaleString('en')}, RS256 token check alone ` +
       `${k.rs256_token_check.toLocaleString('en')}, /healthz ${k.healthz.toLocaleString('en')}`);
+    const c = k.cgi_signed_in;
+    const n = (x) => (x === null ? 'n/a (linked in)' : x.toLocaleString('en'));
+    lines.push(`Instructions of one plain-CGI signed-in request, start to exit: ${c.total.toLocaleString('en')}, of which ` +
+      `dynamic loader ${n(c.dynamic_loader)}, inside libcrypto ${n(c.libcrypto)}`);
   }
-  if (r.memory) {
-    const mm = r.memory;
-    lines.push(`Resident size per app process: ${mm.rss_kb_at_first.join(' / ')} kB after ~${Math.round(mm.requests_total_at_first / PROCS)} ` +
-      `requests each, ${mm.rss_kb_at_second.join(' / ')} kB after ~${Math.round(mm.requests_total_at_second / PROCS)} ` +
-      `(growth ${mm.growth_kb.join(' / ')} kB; target <= 12 MB, no growth)`);
+  if (r.wide) {
+    for (const w of Object.values(r.wide)) {
+      lines.push(`${w.name} at ${w.connections} connections: ${fmt(w.rps)} req/s, p50 ${fmt(w.p50_ms, 2)} ms, ` +
+        `p99 ${fmt(w.p99_ms, 2)} ms, ${w.errors} errors (target p99 <= 50 ms)`);
+    }
   }
+  if (r.memory) lines.push('', ...renderMemory(r.memory));
   if (r.sessions) {
     const s = r.sessions;
     lines.push(`${s.count.toLocaleString('en')} other sessions on disk: signed-in ${fmt(s.signed_in_full.rps)} req/s, ` +
@@ -318,6 +319,23 @@ function render(r) {
   lines.push('');
   lines.push('Targets: ' + Object.entries(r.verdict).map(([k, v]) => `${k} ${pass(v)}`).join(', '));
   return lines.join('\n');
+}
+
+// The memory table: per reading, the worst and the mean over the processes, in MB.
+function renderMemory(mm) {
+  const mb = (kb) => fmt(kb / 1024, 2);
+  const lines = [`Memory per app process, ${mm.procs} processes behind lighttpd after ${mm.sign_ins} real sign-ins and ` +
+    `${mm.refreshed} refreshes at the provider (every process called it), from /proc/PID/smaps_rollup; max (mean), MB:`, '',
+  '| after | requests | RSS | PSS | Private_Dirty |', '|---|---:|---:|---:|---:|'];
+  for (const [label, x] of [['sign-ins and refreshes', mm.after_sign_in], ['a tenth of the run', mm.after_first],
+    ['the whole run', mm.after_all]]) {
+    lines.push(`| ${label} | ${x.requests} | ${mb(x.rss_kb.max)} (${mb(x.rss_kb.mean)}) | ${mb(x.pss_kb.max)} ` +
+      `(${mb(x.pss_kb.mean)}) | ${mb(x.private_dirty_kb.max)} (${mb(x.private_dirty_kb.mean)}) |`);
+  }
+  const g = mm.growth_kb;
+  lines.push('', `Growth from a tenth to the end of the run (largest of any process): RSS ${g.rss} kB, PSS ${g.pss} kB, ` +
+    `Private_Dirty ${g.private_dirty} kB (targets: Private_Dirty <= 1.5 MB, PSS <= 4 MB, no growth)`);
+  return lines;
 }
 
 main().catch((err) => {
