@@ -8,12 +8,13 @@
 #include <utility>
 
 #include "app/app.hpp"
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "oidc/authorize.hpp"
 #include "oidc/token_checks.hpp"
 #include "session/sealed.hpp"
 #include "util/log.hpp"
 #include "util/url.hpp"
+#include "util/text.hpp"
 
 namespace kinde {
 namespace {
@@ -29,9 +30,6 @@ constexpr std::size_t kGcBudget = 20;           // expired sessions removed per 
 constexpr const char* kPassThrough[] = {"org_code", "audience", "lang", "login_hint", "connection_id",
                                         "invitation_code"};
 
-bool ends_with(const std::string& s, std::string_view suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
 
 bool plain_value(const std::string& v) {
   if (v.empty() || v.size() > 256 || !is_valid_utf8(v)) return false;
@@ -159,7 +157,7 @@ Response handle_login(App& app, Ctx& ctx) {
   PendingSignIn pending{ar.state, ar.nonce, ar.code_verifier, next, ar.redirect_uri, ctx.now};
   const std::string name = family + signin_tag(ar.state);
   Response r = redirect_response(build_authorize_url(meta->authorization_endpoint, ar));
-  r.cookies.push_back(app.cookie(req, name, seal_pending(*p.sealer, pending, name), kSignInLifetime));
+  ctx.set_cookies.push_back(app.cookie(req, name, seal_pending(*p.sealer, pending, name), kSignInLifetime));
   return r;
 }
 
@@ -321,7 +319,7 @@ Response handle_callback(App& app, Ctx& ctx) {
   log_info("signed in user " + s.data["user"].value("id", std::string()));
   spend();
   Response r = redirect_response(pending->next, 303);
-  r.cookies.push_back(app.session_cookie(req, s.id, false));
+  ctx.set_cookies.push_back(app.session_cookie(req, s.id, false));
   return r;
 }
 

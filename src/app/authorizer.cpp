@@ -72,13 +72,6 @@ bool is_browser(const Request& req) {
   return !req.bearer_token() && req.header("accept").find("text/html") != std::string::npos;
 }
 
-std::string origin_of(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return {};
-  auto slash = url.find('/', scheme + 3);
-  return slash == std::string::npos ? url : url.substr(0, slash);
-}
-
 // The request as the app's own pages see it (links under the app's base path).
 Request as_app_request(const App& app, const Request& req) {
   Request r = req;
@@ -87,21 +80,14 @@ Request as_app_request(const App& app, const Request& req) {
 }
 
 Response not_authenticated(App& app, const Request& req, const Ctx& ctx) {
-  if (ctx.bearer_error) {
-    nlohmann::json j = {{"detail", "Invalid token: " + ctx.bearer_error->detail}};
-    Response r = json_response(401, j.dump());
-    r.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    return r;
-  }
+  if (ctx.bearer_error) return unauthorized_json(ctx.bearer_error);
   if (is_browser(req)) {
     // Back to the page asked for after sign-in; the login handler filters `next` once more.
     std::string next = safe_next_path(req.request_uri.empty() ? "/" : req.request_uri);
     return redirect_response(origin_of(app.config().callback_url) + app.app_base_path() + "/login?next=" +
                              url_encode(next));
   }
-  Response r = json_response(401, R"({"detail":"Not authenticated"})");
-  r.set_header("WWW-Authenticate", "Bearer");
-  return r;
+  return unauthorized_json(std::nullopt);
 }
 
 std::string join(const std::vector<std::string>& items, const char* sep) {
@@ -228,9 +214,7 @@ Response handle_authorizer(App& app, Ctx& ctx) {
     // in between). No automatic redirect back: should the two checks ever disagree for good, that
     // would loop. A page with a link lets the visitor retry.
     if (!is_browser(req)) {
-      Response r = json_response(401, R"({"detail":"Not authenticated, please retry"})");
-      r.set_header("WWW-Authenticate", "Bearer");
-      return r;
+      return unauthorized_json(std::nullopt, "Not authenticated, please retry");
     }
     return app.page(as_app_request(app, req), 401, "error",
                     {{"status", 401}, {"title", "Please try again"},

@@ -8,6 +8,7 @@
 
 #include "util/log.hpp"
 #include "util/url.hpp"
+#include "util/text.hpp"
 
 namespace kinde {
 namespace {
@@ -19,11 +20,6 @@ bool valid_key(std::string_view k) {
   return !(k[0] >= '0' && k[0] <= '9');
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
 
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');

@@ -6,7 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "jose/jws.hpp"
 
 namespace kinde {

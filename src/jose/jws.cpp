@@ -6,7 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 
 namespace kinde {
 namespace {

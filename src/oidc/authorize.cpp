@@ -2,7 +2,7 @@
 
 #include <openssl/evp.h>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 
 namespace kinde {
 

@@ -12,11 +12,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "jose/jws.hpp"
 #include "oidc/token_checks.hpp"
 #include "util/log.hpp"
 #include "util/url.hpp"
+#include "util/text.hpp"
 
 namespace kinde {
 namespace {
@@ -31,9 +32,6 @@ std::string str_field(const nlohmann::json& j, const char* k) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // The endpoints the app calls (with the client secret, codes or tokens) or sends the browser to.
 constexpr const char* kCalledEndpoints[] = {"authorization_endpoint", "token_endpoint",         "jwks_uri",

@@ -5,7 +5,6 @@
 #include <limits>
 #include <optional>
 
-#include <openssl/crypto.h>
 
 namespace kinde {
 namespace {
@@ -128,14 +127,6 @@ Result<void> check_not_id_token(const json& header, const json& payload, const A
 
 }  // namespace
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    // Still touch the content so the timing does not reveal where a length check stopped.
-    (void)CRYPTO_memcmp(a.data(), a.data(), a.size());
-    return false;
-  }
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
 
 Result<void> check_id_token_claims(const json& payload, const IdTokenExpectations& expect) {
   if (!payload.is_object()) return make_error("token_bad_iss", "the payload is not a JSON object");

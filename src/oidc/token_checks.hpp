@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/result.hpp"
+#include "util/text.hpp"
 
 namespace kinde {
 
@@ -50,7 +51,5 @@ struct AccessTokenExpectations {
 Result<void> check_access_token_claims(const nlohmann::json& header, const nlohmann::json& payload,
                                        const AccessTokenExpectations& expect);
 
-// Constant-time string equality (CRYPTO_memcmp; different lengths -> false without early exit on content).
-bool constant_time_equal(std::string_view a, std::string_view b);
 
 }  // namespace kinde

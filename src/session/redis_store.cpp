@@ -15,6 +15,7 @@
 #include "session/sealed.hpp"
 #include "util/log.hpp"
 #include "util/url.hpp"
+#include "util/encoding.hpp"
 
 namespace kinde {
 

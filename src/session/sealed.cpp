@@ -1,6 +1,6 @@
 #include "session/sealed.hpp"
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "util/url.hpp"
 
 #include <openssl/core_names.h>

@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 
 namespace kinde {
 

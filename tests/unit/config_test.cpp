@@ -25,9 +25,6 @@ Result<Config> load(const std::string& name, std::map<std::string, std::string> 
   return load_config(project_path("tests/data/config/" + name + ".conf"), true, env_of(std::move(env)));
 }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 }  // namespace
 

@@ -18,7 +18,7 @@
 
 #include "app/app.hpp"
 #include "cgi/request.hpp"
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "oidc/client.hpp"
 #include "session/sealed.hpp"
 #include "session/session.hpp"
@@ -27,6 +27,11 @@
 #include "view/view.hpp"
 
 namespace kinde::testing {
+
+// True when needle occurs in haystack (the one substring check every test file uses).
+inline bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Files under the project tree (tests may run from the repo root or from a build directory).

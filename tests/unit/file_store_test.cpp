@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "session/file_store.hpp"
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "session/sealed.hpp"
 #include "util/log.hpp"
 #include "util/random.hpp"

@@ -15,7 +15,7 @@
 
 #include "config/config.hpp"
 #include "http/transport.hpp"
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "oidc/provider.hpp"
 #include "test_keys.hpp"
 #include "util/clock.hpp"
@@ -350,6 +350,60 @@ BOOST_FIXTURE_TEST_CASE(without_a_revocation_endpoint_nothing_is_sent, Revocatio
   BOOST_REQUIRE(!r);
   BOOST_TEST(r.error().code == "revocation_unsupported");
   BOOST_TEST(http.count(kIssuer + "/oauth2/revoke") == 0);
+}
+
+// ---- refresh: which failures end a session (a refusal) and which keep it for a retry (an outage) -------------
+
+BOOST_FIXTURE_TEST_CASE(a_failed_refresh_is_an_outage_or_a_refusal_by_status_and_error_code, RevocationFixture) {
+  // RFC 6749 5.2: a 5xx, server_error or temporarily_unavailable says nothing about the grant (outage:
+  // token_endpoint_failed keeps the session); any other error is the provider's verdict (token_error).
+  struct Case { long status; const char* body; const char* code; };
+  const Case cases[] = {
+      {400, R"({"error":"invalid_grant"})", "token_error"},
+      {400, R"({"error":"invalid_grant","error_description":"rotated"})", "token_error"},
+      {401, R"({"error":"invalid_client"})", "token_error"},
+      {400, R"({"error":"unauthorized_client"})", "token_error"},
+      {400, R"({"error":"temporarily_unavailable"})", "token_endpoint_failed"},
+      {400, R"({"error":"server_error"})", "token_endpoint_failed"},
+      {500, R"({"error":"invalid_grant"})", "token_endpoint_failed"},
+      {502, "<html>Bad Gateway</html>", "token_endpoint_failed"},
+      {503, "", "token_endpoint_failed"},
+      {400, "not json", "token_endpoint_failed"},
+      {200, R"({"token_type":"Bearer"})", "token_response_invalid"},
+      {200, R"({"access_token":"at","token_type":"MAC"})", "token_response_invalid"},
+      {200, R"({"access_token":"at","token_type":"bearer"})", "ok"},
+  };
+  ProviderClient client(config, http, clock, "");
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.status << " " << c.body) {
+      http.serve(kIssuer + "/oauth2/token", c.body, c.status);
+      auto r = client.refresh("rt-secret-7");
+      BOOST_TEST((r ? std::string("ok") : r.error().code) == c.code);
+      if (!r) BOOST_TEST(r.error().detail.find("rt-secret-7") == std::string::npos);
+    }
+  }
+  // A network failure is an outage too, whatever transport code it carries.
+  for (const char* code : {"http_connect", "http_timeout", "http_tls", "http_failed"}) {
+    BOOST_TEST_CONTEXT(code) {
+      http.fail = make_error(code, "down");
+      BOOST_TEST(client.refresh("rt").error().code == "token_endpoint_failed");
+      http.fail.reset();
+    }
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(client_authentication_form_encodes_id_and_secret_before_basic, RevocationFixture) {
+  // RFC 6749 2.3.1: "application/x-www-form-urlencoded" first, then Base64 of id:secret.
+  config.client_id = "app id:1";
+  config.client_secret = "s3cr%t+/=";
+  ProviderClient client(config, http, clock, "");
+  http.serve(kIssuer + "/oauth2/token", json({{"access_token", "at"}, {"token_type", "Bearer"}}).dump());
+  BOOST_REQUIRE(client.refresh("rt-1"));
+  BOOST_TEST(header_of(last(), "Authorization") == "Basic " + base64_encode("app%20id%3A1:s3cr%25t%2B%2F%3D"));
+  Params form = form_of(last());
+  BOOST_TEST(find_param(form, "grant_type").value_or("") == "refresh_token");
+  BOOST_TEST(find_param(form, "refresh_token").value_or("") == "rt-1");
+  BOOST_TEST(!find_param(form, "client_secret").has_value());
 }
 
 // ---- JWKS: an unknown kid re-fetches at most once a minute across processes ---------------------------------
