@@ -19,6 +19,10 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kBearerEmpty = "bearer_empty";  // error code
+inline constexpr const char* kBearerUnsupported = "bearer_unsupported";  // error code
+
 // Who is calling: a browser session or a machine's bearer token.
 // bugprone-exception-escape: false positive, as for Jws in jose/jws.hpp (nlohmann::json member,
 // whose move constructor is noexcept).

@@ -9,9 +9,9 @@ namespace kinde {
 Result<SessionKey> resolve_session_key(const Config& config, Random& random, bool dry_run) {
   if (!config.session_secret.empty()) return SessionKey{config.session_secret, "KINDE_SESSION_SECRET", "", false};
   // Redis: every server must share KINDE_SESSION_SECRET; the store says so when it is missing.
-  if (config.session_store != "file") return SessionKey{};
+  if (config.store_kind != StoreKind::file) return SessionKey{};
   if (config.session_key_file.empty()) {
-    return make_error("session_key_unavailable",
+    return make_error(kSessionKeyUnavailable,
                       "there is no config file, so no default place for the session key: set KINDE_SESSION_KEY_FILE "
                       "(a path outside the web space and the session directory) or KINDE_SESSION_SECRET");
   }
@@ -27,22 +27,18 @@ Result<SessionKey> resolve_session_key(const Config& config, Random& random, boo
 Result<std::unique_ptr<SessionStore>> open_session_store(const Config& config, const std::string& key_material,
                                                          Random& random) {
   SessionLimits limits{config.idle_timeout, config.max_age};
-  if (config.session_store == "file") {
+  if (config.store_kind == StoreKind::file) {
     FileStoreOptions o;
     o.dir = config.session_dir;
     o.secret = key_material;
     o.limits = limits;
     return open_file_session_store(o, random);
   }
-  if (config.session_store.rfind("redis://", 0) == 0 || config.session_store.rfind("rediss://", 0) == 0 ||
-      config.session_store.rfind("unix:", 0) == 0) {
-    RedisStoreOptions o;
-    o.url = config.session_store;
-    o.secret = config.session_secret;
-    o.limits = limits;
-    return open_redis_session_store(o, random);
-  }
-  return make_error("session_store_unsupported", "session store '" + config.session_store + "' is not supported");
+  RedisStoreOptions o;
+  o.url = config.session_store;
+  o.secret = config.session_secret;
+  o.limits = limits;
+  return open_redis_session_store(o, random);
 }
 
 Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
@@ -62,7 +58,7 @@ Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
   if (!view) return make_error(view.error().code, "templates: " + view.error().detail);
   rt->view = *view;
   rt->http = std::make_unique<CurlTransport>();
-  std::string cache = rt->config.session_store == "file" ? rt->config.session_dir + "/.provider-cache.json" : "";
+  std::string cache = rt->config.store_kind == StoreKind::file ? rt->config.session_dir + "/.provider-cache.json" : "";
   rt->oidc = std::make_unique<ProviderClient>(rt->config, *rt->http, rt->clock, cache);
   AppParts parts;
   parts.config = rt->config;
@@ -96,7 +92,7 @@ int check_config(const Config& config, std::string& out) {
   Result<std::unique_ptr<SessionStore>> store =
       key ? open_session_store(config, key->material, random)
           : Result<std::unique_ptr<SessionStore>>(make_error(key.error().code, "not opened without a session key"));
-  if (config.session_store == "file") {
+  if (config.store_kind == StoreKind::file) {
     line(bool(store), store ? "session store " + config.session_store + " (" + config.session_dir + ")"
                             : "session store: " + store.error().detail);
   } else {
@@ -122,7 +118,8 @@ int check_config(const Config& config, std::string& out) {
                         : "discovery (" + config.issuer + "/.well-known/openid-configuration): " + meta.error().detail);
   if (meta) {
     auto probe = oidc.verify_id_token("x.y.z", "", clock.now());  // loads the JWKS; the token itself fails
-    bool jwks_ok = !probe && probe.error().code.rfind("jwks", 0) != 0 && probe.error().code != "http_status";
+    const std::string code = probe ? std::string() : probe.error().code;
+    bool jwks_ok = !probe && code != kJwksFailed && code != kJwksEmpty && code != kJwksMalformed && code != kHttpStatus;
     line(jwks_ok, jwks_ok ? "JWKS reachable at " + meta->jwks_uri : "JWKS: " + probe.error().detail);
   }
   out += status == 0 ? "configuration OK\n" : "configuration has problems (see FAIL lines)\n";

@@ -48,17 +48,17 @@ bool is_called_endpoint(const std::string& name) {
 Result<void> check_endpoint(const std::string& name, const nlohmann::json& value, const UrlOrigin& issuer,
                             bool issuer_loopback_http, const std::vector<std::string>& trusted_hosts) {
   if (value.is_null()) return Ok{};  // absent
-  if (!value.is_string()) return make_error("discovery_bad_endpoint", name + " is not a string");
+  if (!value.is_string()) return make_error(kDiscoveryBadEndpoint, name + " is not a string");
   const std::string& url = value.get_ref<const std::string&>();
   auto origin = parse_url_origin(url);
-  if (!origin) return make_error("discovery_bad_endpoint", name + " '" + url + "' is not a plain http(s) URL");
+  if (!origin) return make_error(kDiscoveryBadEndpoint, name + " '" + url + "' is not a plain http(s) URL");
   if (origin->scheme != "https" && !(issuer_loopback_http && is_loopback_http(url)))
-    return make_error("discovery_insecure_endpoint",
+    return make_error(kDiscoveryInsecureEndpoint,
                       name + " '" + url + "' is not https (http only for a loopback issuer and endpoint)");
   if (!is_called_endpoint(name) || origin->host == issuer.host) return Ok{};
   for (const auto& h : trusted_hosts)
     if (origin->host == h) return Ok{};
-  return make_error("discovery_foreign_endpoint", name + " '" + url + "' is on host " + origin->host +
+  return make_error(kDiscoveryForeignEndpoint, name + " '" + url + "' is on host " + origin->host +
                                                       ", not the issuer's host " + issuer.host +
                                                       "; if that host belongs to your provider, add it to "
                                                       "KINDE_TRUSTED_HOSTS");
@@ -68,7 +68,7 @@ Result<void> check_endpoint(const std::string& name, const nlohmann::json& value
 Result<void> check_endpoints(const nlohmann::json& doc, const std::string& issuer,
                              const std::vector<std::string>& trusted_hosts) {
   auto iss = parse_url_origin(issuer);
-  if (!iss) return make_error("discovery_bad_endpoint", "the issuer '" + issuer + "' is not a plain http(s) URL");
+  if (!iss) return make_error(kDiscoveryBadEndpoint, "the issuer '" + issuer + "' is not a plain http(s) URL");
   const bool loopback = iss->scheme == "http" && is_loopback_http(issuer);
   for (const auto& [name, value] : doc.items()) {
     if (ends_with(name, "_endpoint") || name == "jwks_uri" || name == "check_session_iframe") {
@@ -140,7 +140,7 @@ ProviderClient::ProviderClient(const Config& config, HttpTransport& http, const 
 Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text, const std::string& expected,
                                                          const std::vector<std::string>& trusted_hosts) {
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return make_error("discovery_failed", "discovery document is not a JSON object");
+  if (!j.is_object()) return make_error(kDiscoveryFailed, "discovery document is not a JSON object");
   ProviderMetadata m;
   m.issuer = str_field(j, "issuer");
   m.authorization_endpoint = str_field(j, "authorization_endpoint");
@@ -154,10 +154,10 @@ Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text
   while (!iss.empty() && iss.back() == '/') iss.pop_back();
   // OpenID Connect Discovery 4.3: the issuer in the document must be the one we asked.
   if (iss != expected)
-    return make_error("discovery_issuer_mismatch",
+    return make_error(kDiscoveryIssuerMismatch,
                       "discovery issuer is '" + m.issuer + "' but KINDE_ISSUER_URL is '" + expected + "'");
   if (m.authorization_endpoint.empty() || m.token_endpoint.empty() || m.jwks_uri.empty())
-    return make_error("discovery_failed", "discovery document lacks authorization_endpoint, token_endpoint or jwks_uri");
+    return make_error(kDiscoveryFailed, "discovery document lacks authorization_endpoint, token_endpoint or jwks_uri");
   // The document came over TLS from the issuer, yet a compromised or misconfigured one must still not send the
   // client secret, codes, tokens or users to another host.
   if (auto r = check_endpoints(j, expected, trusted_hosts); !r) return r.error();
@@ -172,15 +172,15 @@ Result<TokenSet> ProviderClient::parse_token_response(long status, const std::st
   }
   if (status != 200 || j.contains("error")) {
     std::string err = str_field(j, "error");
-    if (err.empty()) return make_error("token_endpoint_failed", "token endpoint answered " + std::to_string(status));
+    if (err.empty()) return make_error(kTokenEndpointFailed, "token endpoint answered " + std::to_string(status));
     std::string desc = str_field(j, "error_description");
     // A 5xx, server_error or temporarily_unavailable (RFC 6749 5.2, 4.1.2.1) is an outage, not a
     // verdict on the grant: as token_error it would end every session whose refresh met it.
     if (status >= 500 || err == "server_error" || err == "temporarily_unavailable") {
-      return make_error("token_endpoint_failed", "token endpoint answered " + std::to_string(status) + " " + err +
+      return make_error(kTokenEndpointFailed, "token endpoint answered " + std::to_string(status) + " " + err +
                                                      (desc.empty() ? "" : ": " + desc));
     }
-    return make_error("token_error", err + (desc.empty() ? "" : ": " + desc));
+    return make_error(kTokenError, err + (desc.empty() ? "" : ": " + desc));
   }
   TokenSet t;
   t.access_token = str_field(j, "access_token");
@@ -188,10 +188,10 @@ Result<TokenSet> ProviderClient::parse_token_response(long status, const std::st
   t.refresh_token = str_field(j, "refresh_token");
   t.scope = str_field(j, "scope");
   std::string type = str_field(j, "token_type");
-  if (t.access_token.empty()) return make_error("token_response_invalid", "token response has no access_token");
+  if (t.access_token.empty()) return make_error(kTokenResponseInvalid, "token response has no access_token");
   // RFC 6749 5.1: token_type is case-insensitive.
   if (!type.empty() && !equals_ignoring_case(type, "Bearer"))
-    return make_error("token_response_invalid", "token_type is '" + type + "', expected Bearer");
+    return make_error(kTokenResponseInvalid, "token_type is '" + type + "', expected Bearer");
   if (auto it = j.find("expires_in"); it != j.end() && it->is_number()) {
     // A broken or hostile provider may send a negative, fractional or huge lifetime (found by
     // fuzzing: 1e300 made the float-to-int conversion undefined, 2^63-1 overflowed the sum).
@@ -297,7 +297,7 @@ Result<std::string> ProviderClient::fetch(const std::string& url) {
   auto res = http_.perform(req);
   if (!res) return res.error();
   if (res->status != 200)
-    return make_error("http_status", url + " answered HTTP " + std::to_string(res->status));
+    return make_error(kHttpStatus, url + " answered HTTP " + std::to_string(res->status));
   return std::move(res->body);
 }
 
@@ -312,7 +312,7 @@ Result<ProviderMetadata> ProviderClient::metadata() {
       log_warn("discovery refresh failed, using the cached document: " + body.error().detail);
       return *meta_;
     }
-    return make_error("discovery_failed", body.error().detail);
+    return make_error(kDiscoveryFailed, body.error().detail);
   }
   auto m = parse_discovery(*body, config_.issuer, config_.trusted_hosts);
   if (!m) return m.error();
@@ -333,7 +333,7 @@ Result<void> ProviderClient::load_jwks(bool force) {
   auto body = fetch(m->jwks_uri);
   if (!body) {
     if (!keys_.empty()) return Ok{};  // keep serving with the keys we have
-    return make_error("jwks_failed", body.error().detail);
+    return make_error(kJwksFailed, body.error().detail);
   }
   auto keys = parse_jwks(*body);
   if (!keys) return keys.error();
@@ -350,7 +350,7 @@ Result<void> ProviderClient::load_jwks(bool force) {
 // forged token cost a fetch. Under the cache lock, a process first adopts what another one fetched meanwhile
 // (processes waiting on the lock then use the new keys instead of fetching them again).
 Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
-  if (now - jwks_forced_at_ < kJwksForceInterval) return make_error("jwks_rate_limited", "JWKS re-fetched recently");
+  if (now - jwks_forced_at_ < kJwksForceInterval) return make_error(kJwksRateLimited, "JWKS re-fetched recently");
   // Discovery before the lock: a stale document is re-fetched and saved, which takes the lock itself (an OFD lock
   // taken twice in one process would wait for itself).
   auto m = metadata();
@@ -358,7 +358,7 @@ Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
   const std::uint64_t generation = keys_generation_;
   merge_disk_cache();
   if (keys_generation_ != generation) return Ok{};  // newer keys from another process: try them first
-  if (now - jwks_forced_at_ < kJwksForceInterval) return make_error("jwks_rate_limited", "JWKS re-fetched recently");
+  if (now - jwks_forced_at_ < kJwksForceInterval) return make_error(kJwksRateLimited, "JWKS re-fetched recently");
   jwks_forced_at_ = now;  // counts even if the fetch fails: a failing JWKS must not be hammered either
   Result<std::string> body = m ? fetch(m->jwks_uri) : Result<std::string>(m.error());
   Result<std::vector<Jwk>> keys = body ? parse_jwks(*body) : Result<std::vector<Jwk>>(body.error());
@@ -369,7 +369,7 @@ Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
     jwks_at_ = now;
   }
   write_disk_cache();
-  if (!body) return make_error("jwks_failed", body.error().detail);
+  if (!body) return make_error(kJwksFailed, body.error().detail);
   if (!keys) return keys.error();
   return Ok{};
 }
@@ -377,7 +377,7 @@ Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
 Result<Jws> ProviderClient::verify_signature(const std::string& token) {
   if (auto r = load_jwks(false); !r) return r.error();
   auto jws = verify_jwt(token, keys_);
-  if (!jws && jws.error().code == "jwt_unknown_kid") {
+  if (!jws && jws.error().code == kJwtUnknownKid) {
     // Key rotation: the provider may have published a new key since we cached the set.
     if (load_jwks(true)) jws = verify_jwt(token, keys_);
   }
@@ -410,7 +410,7 @@ Result<TokenSet> ProviderClient::token_request(std::vector<std::pair<std::string
   auto m = metadata();
   if (!m) return m.error();
   auto res = http_.perform(client_post(m->token_endpoint, std::move(form)));
-  if (!res) return make_error("token_endpoint_failed", res.error().code + ": " + res.error().detail);
+  if (!res) return make_error(kTokenEndpointFailed, res.error().code + ": " + res.error().detail);
   return parse_token_response(res->status, res->body, clock_.now());
 }
 
@@ -418,18 +418,18 @@ Result<void> ProviderClient::revoke_refresh_token(const std::string& refresh_tok
   auto m = metadata();
   if (!m) return m.error();
   if (m->revocation_endpoint.empty())
-    return make_error("revocation_unsupported", "the discovery document lists no revocation_endpoint");
+    return make_error(kRevocationUnsupported, "the discovery document lists no revocation_endpoint");
   // RFC 7009 2.1: the token, a hint, and the client authentication the token endpoint uses.
   HttpRequest req = client_post(m->revocation_endpoint, {{"token", refresh_token}, {"token_type_hint", "refresh_token"}});
   req.connect_timeout_ms = std::min(req.connect_timeout_ms, kRevocationTimeoutMs);
   req.total_timeout_ms = std::min(req.total_timeout_ms, kRevocationTimeoutMs);
   auto res = http_.perform(req);
-  if (!res) return make_error("revocation_failed", res.error().code + ": " + res.error().detail);
+  if (!res) return make_error(kRevocationFailed, res.error().code + ": " + res.error().detail);
   // RFC 7009 2.2: 200 whether or not the token was still valid; 2.2.1: an error response otherwise.
   if (res->status != 200) {
     auto j = nlohmann::json::parse(res->body, nullptr, false);
     std::string err = j.is_object() ? str_field(j, "error") : std::string();
-    return make_error("revocation_failed", "revocation endpoint answered " + std::to_string(res->status) +
+    return make_error(kRevocationFailed, "revocation endpoint answered " + std::to_string(res->status) +
                                                (err.empty() ? "" : " " + err));
   }
   return Ok{};
@@ -439,12 +439,12 @@ Result<TokenSet> ProviderClient::exchange_code(const std::string& code, const st
                                                const std::string& redirect_uri) {
   auto t = token_request({{"grant_type", "authorization_code"}, {"code", code}, {"redirect_uri", redirect_uri},
                           {"code_verifier", verifier}});
-  if (t && t->id_token.empty()) return make_error("token_response_invalid", "token response has no id_token");
+  if (t && t->id_token.empty()) return make_error(kTokenResponseInvalid, "token response has no id_token");
   return t;
 }
 
 Result<TokenSet> ProviderClient::refresh(const std::string& refresh_token) {
-  if (refresh_token.empty()) return make_error("token_error", "no refresh token in the session");
+  if (refresh_token.empty()) return make_error(kTokenError, "no refresh token in the session");
   return token_request({{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
 }
 

@@ -12,6 +12,20 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kTokenBadAud = "token_bad_aud";  // error code
+inline constexpr const char* kTokenBadAzp = "token_bad_azp";  // error code
+inline constexpr const char* kTokenBadIss = "token_bad_iss";  // error code
+inline constexpr const char* kTokenBadNonce = "token_bad_nonce";  // error code
+inline constexpr const char* kTokenExpired = "token_expired";  // error code
+inline constexpr const char* kTokenIatFuture = "token_iat_future";  // error code
+inline constexpr const char* kTokenIsIdToken = "token_is_id_token";  // error code
+inline constexpr const char* kTokenNoAud = "token_no_aud";  // error code
+inline constexpr const char* kTokenNoAzp = "token_no_azp";  // error code
+inline constexpr const char* kTokenNoIat = "token_no_iat";  // error code
+inline constexpr const char* kTokenNoSub = "token_no_sub";  // error code
+inline constexpr const char* kTokenNotYetValid = "token_not_yet_valid";  // error code
+
 struct IdTokenExpectations {
   std::string issuer, client_id, nonce;
   std::int64_t now = 0;

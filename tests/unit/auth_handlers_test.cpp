@@ -328,7 +328,7 @@ BOOST_AUTO_TEST_CASE(repeated_parameters_on_login_are_400) {
 
 BOOST_AUTO_TEST_CASE(login_with_the_provider_down_is_503_and_saves_nothing) {
   TestApp t;
-  t.oidc.metadata_error = make_error("discovery_failed", "connection refused");
+  t.oidc.metadata_error = make_error(kDiscoveryFailed, "connection refused");
   Response r = t.handle(get_request("/login"));
   BOOST_TEST(r.status == 503);
   BOOST_TEST(t.recorder->saved.empty());
@@ -468,7 +468,7 @@ BOOST_AUTO_TEST_CASE(state_is_used_once) {
 
   // Someone who copied the cookie before it was spent: the code is presented again, and the
   // provider, for which a code is single-use (RFC 6749 4.1.2), refuses it. No session follows.
-  t.oidc.exchange_error = make_error("token_error", "invalid_grant: code already used");
+  t.oidc.exchange_error = make_error(kTokenError, "invalid_grant: code already used");
   Response copied = callback(t, s);
   BOOST_TEST(copied.status == 400);
   BOOST_TEST(t.oidc.exchanges.size() == 2u);
@@ -582,7 +582,7 @@ BOOST_AUTO_TEST_CASE(id_token_verification_failure_is_401_and_creates_no_session
   script_tokens(t, "a-different-nonce");  // the fake refuses: nonce mismatch
   Response r = callback(t, s);
   BOOST_TEST(r.status == 401);
-  BOOST_TEST(contains(r.body, "id_token_nonce_mismatch"));
+  BOOST_TEST(contains(r.body, kTokenBadNonce));
   BOOST_TEST(set_cookie(r, t.session_cookie_name()).empty());
   BOOST_TEST(user_sessions_saved(t) == 0);
 
@@ -597,14 +597,14 @@ BOOST_AUTO_TEST_CASE(id_token_verification_failure_is_401_and_creates_no_session
 BOOST_AUTO_TEST_CASE(token_error_is_400_and_provider_unavailable_is_503) {
   TestApp t;
   Started s = start_login(t);
-  t.oidc.exchange_error = make_error("token_error", "invalid_grant");
+  t.oidc.exchange_error = make_error(kTokenError, "invalid_grant");
   Response refused = callback(t, s);
   BOOST_TEST(refused.status == 400);
   BOOST_TEST(contains(refused.body, "refused the sign-in code"));
   BOOST_TEST(user_sessions_saved(t) == 0);
 
   Started s2 = start_login(t);
-  t.oidc.exchange_error = make_error("token_endpoint_failed", "timeout after 10000 ms");
+  t.oidc.exchange_error = make_error(kTokenEndpointFailed, "timeout after 10000 ms");
   Response down = callback(t, s2);
   BOOST_TEST(down.status == 503);
   BOOST_TEST(user_sessions_saved(t) == 0);
@@ -745,7 +745,7 @@ BOOST_AUTO_TEST_CASE(logout_revokes_the_refresh_token_when_the_provider_lists_a_
 BOOST_AUTO_TEST_CASE(a_failed_revocation_still_signs_out) {
   TestApp t;
   t.oidc.meta.revocation_endpoint = "https://idp.example/oauth2/revoke";
-  t.oidc.revoke_error = make_error("revocation_failed", "http_timeout: timed out");
+  t.oidc.revoke_error = make_error(kRevocationFailed, "http_timeout: timed out");
   std::string id = t.sign_in(kAda, {{"id_token", "idt-1"}, {"refresh_token", "rt-2"}});
   Response r = t.handle(get_request("/logout", "", t.session_cookie_header(id)));
   BOOST_TEST(r.status == 303);
@@ -762,7 +762,7 @@ BOOST_AUTO_TEST_CASE(no_revocation_without_an_endpoint_a_refresh_token_or_discov
   t.oidc.meta.revocation_endpoint = "https://idp.example/oauth2/revoke";
   std::string no_rt = t.sign_in(kAda, {{"id_token", "idt"}});
   BOOST_TEST(t.handle(get_request("/logout", "", t.session_cookie_header(no_rt))).status == 303);
-  t.oidc.metadata_error = make_error("discovery_failed", "down");
+  t.oidc.metadata_error = make_error(kDiscoveryFailed, "down");
   std::string down = t.sign_in(kAda, {{"refresh_token", "rt-4"}});
   BOOST_TEST(t.handle(get_request("/logout", "", t.session_cookie_header(down))).status == 303);
   BOOST_TEST(t.oidc.revoked.empty());
@@ -819,7 +819,7 @@ BOOST_AUTO_TEST_CASE(refresh_without_a_new_refresh_token_keeps_the_old_one) {
 BOOST_AUTO_TEST_CASE(refresh_token_error_ends_the_session) {
   TestApp t;
   std::string id = t.sign_in(kAda, tokens_expiring_at(kNow - 5), kAdaIdClaims);
-  t.oidc.refresh_results.push_back(make_error("token_error", "invalid_grant"));
+  t.oidc.refresh_results.push_back(make_error(kTokenError, "invalid_grant"));
   Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
   BOOST_TEST(r.status == 200);
   BOOST_TEST(!contains(r.body, "Lovelace"));  // signed-out view
@@ -833,7 +833,7 @@ BOOST_AUTO_TEST_CASE(refresh_token_error_ends_the_session) {
 BOOST_AUTO_TEST_CASE(refresh_network_failure_keeps_the_session_for_a_retry) {
   TestApp t;
   std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 5, "rt-old"), kAdaIdClaims);
-  t.oidc.refresh_results.push_back(make_error("token_endpoint_failed", "connection timed out"));
+  t.oidc.refresh_results.push_back(make_error(kTokenEndpointFailed, "connection timed out"));
   Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
   BOOST_TEST(r.status == 200);
   BOOST_TEST(contains(r.body, "Ada Lovelace"));

@@ -190,7 +190,7 @@ class FakeOidcClient : public OidcClient {
   }
   Result<TokenSet> refresh(const std::string& refresh_token) override {
     refreshes.push_back(refresh_token);
-    if (refresh_results.empty()) return make_error("token_endpoint_failed", "no scripted refresh result");
+    if (refresh_results.empty()) return make_error(kTokenEndpointFailed, "no scripted refresh result");
     Result<TokenSet> r = std::move(refresh_results.front());
     refresh_results.pop_front();
     return r;
@@ -199,19 +199,19 @@ class FakeOidcClient : public OidcClient {
                                          std::int64_t) override {
     id_checks.emplace_back(token, nonce);
     auto it = id_tokens.find(token);
-    if (it == id_tokens.end()) return make_error("id_token_bad_signature", "unknown test token");
+    if (it == id_tokens.end()) return make_error(kJwtBadSignature, "unknown test token");
     if (!nonce.empty() && it->second.value("nonce", std::string()) != nonce)
-      return make_error("id_token_nonce_mismatch", "nonce differs");
+      return make_error(kTokenBadNonce, "nonce differs");
     return it->second;
   }
   Result<nlohmann::json> verify_access_token(const std::string& token, std::int64_t) override {
     auto it = access_tokens.find(token);
-    if (it == access_tokens.end()) return make_error("access_token_invalid", "unknown test token");
+    if (it == access_tokens.end()) return make_error(kJwtBadSignature, "unknown test token");
     return it->second;
   }
   Result<void> revoke_refresh_token(const std::string& refresh_token) override {
     revoked.push_back(refresh_token);
-    if (meta.revocation_endpoint.empty()) return make_error("revocation_unsupported", "no revocation_endpoint");
+    if (meta.revocation_endpoint.empty()) return make_error(kRevocationUnsupported, "no revocation_endpoint");
     if (revoke_error) return *revoke_error;
     return Ok{};
   }
@@ -284,7 +284,7 @@ class FailingStore : public SessionStore {
   const SessionLimits& limits() const override { return inner_->limits(); }
 
  private:
-  static Error fail() { return make_error("session_store_unavailable", "disk full (test)"); }
+  static Error fail() { return make_error(kSessionStoreUnavailable, "disk full (test)"); }
   std::unique_ptr<SessionStore> inner_ = make_memory_session_store(SessionLimits{});
 };
 

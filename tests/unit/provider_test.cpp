@@ -139,7 +139,7 @@ BOOST_AUTO_TEST_CASE(an_endpoint_on_another_host_is_refused_unless_trusted) {
     BOOST_TEST_CONTEXT(name) {
       auto r = ProviderClient::parse_discovery(doc.dump(), kIssuer);
       BOOST_REQUIRE(!r);
-      BOOST_TEST(r.error().code == "discovery_foreign_endpoint");
+      BOOST_TEST(r.error().code == kDiscoveryForeignEndpoint);
       // The message names the field, both hosts and the way out.
       BOOST_TEST(r.error().detail.find(name) != std::string::npos);
       BOOST_TEST(r.error().detail.find("collector.evil.example") != std::string::npos);
@@ -206,14 +206,14 @@ BOOST_AUTO_TEST_CASE(a_foreign_token_endpoint_never_receives_the_code_or_the_sec
   ProviderClient client(config, http, clock, "");
   auto tokens = client.exchange_code("the-code", "the-verifier", "https://app.example/callback");
   BOOST_REQUIRE(!tokens);
-  BOOST_TEST(tokens.error().code == "discovery_foreign_endpoint");
+  BOOST_TEST(tokens.error().code == kDiscoveryForeignEndpoint);
   BOOST_TEST(http.count("https://collector.evil.example/token") == 0);
   for (const auto& r : http.requests) {
     BOOST_TEST(r.body.find("the-code") == std::string::npos);
     BOOST_TEST(header_of(r, "Authorization").empty());
   }
-  BOOST_TEST(client.revoke_refresh_token("rt").error().code == "discovery_foreign_endpoint");
-  BOOST_TEST(client.verify_access_token("a.b.c", kNow).error().code == "discovery_foreign_endpoint");
+  BOOST_TEST(client.revoke_refresh_token("rt").error().code == kDiscoveryForeignEndpoint);
+  BOOST_TEST(client.verify_access_token("a.b.c", kNow).error().code == kDiscoveryForeignEndpoint);
 }
 
 BOOST_AUTO_TEST_CASE(a_cached_discovery_document_is_checked_again_on_load) {
@@ -236,7 +236,7 @@ BOOST_AUTO_TEST_CASE(a_cached_discovery_document_is_checked_again_on_load) {
   const int fetches = http.count(kIssuer + "/.well-known/openid-configuration");
   auto m = strict.metadata();
   BOOST_REQUIRE(!m);
-  BOOST_TEST(m.error().code == "discovery_foreign_endpoint");
+  BOOST_TEST(m.error().code == kDiscoveryForeignEndpoint);
   BOOST_TEST(http.count(kIssuer + "/.well-known/openid-configuration") == fetches + 1);
 }
 
@@ -252,7 +252,7 @@ BOOST_AUTO_TEST_CASE(token_type_is_compared_case_insensitively) {
     auto r = ProviderClient::parse_token_response(200, body.dump(), kNow);
     BOOST_TEST_CONTEXT(type) {
       BOOST_REQUIRE(!r);
-      BOOST_TEST(r.error().code == "token_response_invalid");
+      BOOST_TEST(r.error().code == kTokenResponseInvalid);
     }
   }
 }
@@ -329,15 +329,15 @@ BOOST_FIXTURE_TEST_CASE(revocation_failures_are_errors_that_never_show_the_token
   http.serve(kIssuer + "/oauth2/revoke", R"({"error":"invalid_client"})", 401);
   auto refused = client.revoke_refresh_token("rt-secret-9");
   BOOST_REQUIRE(!refused);
-  BOOST_TEST(refused.error().code == "revocation_failed");
+  BOOST_TEST(refused.error().code == kRevocationFailed);
   BOOST_TEST(refused.error().detail.find("401 invalid_client") != std::string::npos);
   BOOST_TEST(refused.error().detail.find("rt-secret-9") == std::string::npos);
   http.serve(kIssuer + "/oauth2/revoke", "oops", 503);
-  BOOST_TEST(client.revoke_refresh_token("rt").error().code == "revocation_failed");
+  BOOST_TEST(client.revoke_refresh_token("rt").error().code == kRevocationFailed);
   BOOST_REQUIRE(client.metadata());  // discovery cached in the process
-  http.fail = make_error("http_timeout", "timed out after 2000 ms");
+  http.fail = make_error(kHttpTimeout, "timed out after 2000 ms");
   auto slow = client.revoke_refresh_token("rt");
-  BOOST_TEST(slow.error().code == "revocation_failed");
+  BOOST_TEST(slow.error().code == kRevocationFailed);
   BOOST_TEST(slow.error().detail.find("http_timeout") != std::string::npos);
 }
 
@@ -348,7 +348,7 @@ BOOST_FIXTURE_TEST_CASE(without_a_revocation_endpoint_nothing_is_sent, Revocatio
   ProviderClient client(config, http, clock, "");
   auto r = client.revoke_refresh_token("rt");
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().code == "revocation_unsupported");
+  BOOST_TEST(r.error().code == kRevocationUnsupported);
   BOOST_TEST(http.count(kIssuer + "/oauth2/revoke") == 0);
 }
 
@@ -386,7 +386,7 @@ BOOST_FIXTURE_TEST_CASE(a_failed_refresh_is_an_outage_or_a_refusal_by_status_and
   for (const char* code : {"http_connect", "http_timeout", "http_tls", "http_failed"}) {
     BOOST_TEST_CONTEXT(code) {
       http.fail = make_error(code, "down");
-      BOOST_TEST(client.refresh("rt").error().code == "token_endpoint_failed");
+      BOOST_TEST(client.refresh("rt").error().code == kTokenEndpointFailed);
       http.fail.reset();
     }
   }
@@ -434,7 +434,7 @@ BOOST_FIXTURE_TEST_CASE(an_unknown_kid_fetches_the_jwks_once_a_minute_across_pro
   for (int i = 0; i < 5; ++i) {
     auto r = process()->verify_access_token(stray, kNow + i);
     BOOST_REQUIRE(!r);
-    BOOST_TEST(r.error().code == "jwt_unknown_kid");
+    BOOST_TEST(r.error().code == kJwtUnknownKid);
   }
   BOOST_TEST(http.count(jwks_url) == 2);  // one forced fetch for five processes
   // A long-lived (FastCGI) process that read the cache before the forced fetch respects it too.
@@ -474,7 +474,7 @@ BOOST_FIXTURE_TEST_CASE(a_forced_fetch_with_a_stale_discovery_document_refreshes
   const int jwks_fetches = http.count(jwks_url);
   auto r = p->verify_access_token(token(rsa_key2(), "stray"), kNow + 24 * 3600 + 60);
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().code == "jwt_unknown_kid");
+  BOOST_TEST(r.error().code == kJwtUnknownKid);
   BOOST_TEST(http.count(kIssuer + "/.well-known/openid-configuration") == discovery_fetches + 1);
   BOOST_TEST(http.count(jwks_url) == jwks_fetches + 1);
 }
