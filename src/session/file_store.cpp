@@ -342,9 +342,9 @@ class FileSessionStore : public SessionStore {
   }
 
   std::optional<Session> decode(const std::string& blob, const std::string& id, const Paths& p) const {
-    // open_session is a pure function of (record, key, id), and decrypting + parsing the JSON was
-    // half of a signed-in request (callgrind): a record read before, byte for byte, is reused. The
-    // file is still read every time, so a change by another process is always seen.
+    // open_session is a pure function of (record, key, id): a record read before, byte for byte, is
+    // reused rather than decrypted and parsed again. The file is still read every time, so a change by
+    // another process is always seen.
     auto hit = decoded_.find(p.hash);
     if (hit != decoded_.end() && hit->second.first == blob) return hit->second.second;
     auto r = open_session(blob, key_, id);
@@ -647,7 +647,7 @@ Result<std::unique_ptr<SessionStore>> open_file_session_store(const FileStoreOpt
   if (auto r = probe_writable(*ops, random, dir); !r) return r.error();
   std::string key = derive_session_key(options.secret);
   // The garbage collector's first shard is drawn on its first run, not here: a plain CGI request
-  // that only reads a session then never seeds OpenSSL's generator (8M instructions, by callgrind).
+  // that only reads a session then never seeds OpenSSL's generator.
   return std::unique_ptr<SessionStore>(
       std::make_unique<FileSessionStore>(options, std::move(ops), std::move(key), random, -1));
 }

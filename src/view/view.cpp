@@ -156,8 +156,8 @@ std::shared_ptr<const View> View::from_templates(std::map<std::string, std::stri
 Result<std::string> View::render(const std::string& name, const nlohmann::json& context) const {
   auto it = templates_.find(name);
   if (it == templates_.end()) return make_error(kTemplateMissing, "no template named " + name);
-  // mstch has no compiled-template API: every render parses the template and all partials again
-  // (two thirds of a signed-in home request, by callgrind). Rendering is a pure function of the
+  // mstch has no compiled-template API: every render parses the template and all partials again.
+  // Rendering is a pure function of the
   // immutable templates and the context, so a page rendered before is reused. Lookup is by a
   // 64-bit hash of name and context, and a hit is only taken when the stored name and context are
   // exactly equal to these (same_json), so a hash collision can never serve another user's page.

@@ -7,6 +7,7 @@
 #include "config/config.hpp"
 #include "http/transport.hpp"
 #include "oidc/provider.hpp"
+#include "oidc/token_checks.hpp"
 #include "test_keys.hpp"
 #include "util/clock.hpp"
 

@@ -368,7 +368,7 @@ BOOST_FIXTURE_TEST_CASE(a_failed_refresh_is_an_outage_or_a_refusal_by_status_and
       {500, R"({"error":"invalid_grant"})", "token_endpoint_failed"},
       {502, "<html>Bad Gateway</html>", "token_endpoint_failed"},
       {503, "", "token_endpoint_failed"},
-      {400, "not json", "token_endpoint_failed"},
+      {400, "not json", "token_response_invalid"},  // not a verdict either: the session is kept
       {200, R"({"token_type":"Bearer"})", "token_response_invalid"},
       {200, R"({"access_token":"at","token_type":"MAC"})", "token_response_invalid"},
       {200, R"({"access_token":"at","token_type":"bearer"})", "ok"},
