@@ -9,7 +9,8 @@ SAN      ?=
 CPPFLAGS += -Isrc -D_FORTIFY_SOURCE=2 -MMD -MP
 CXXFLAGS += -std=c++17 $(OPT) -g -Wall -Wextra -Wpedantic -Wshadow -fstack-protector-strong -fPIE $(SAN)
 LDFLAGS  += -pie -Wl,-z,relro,-z,now -Wl,-O1 -Wl,--as-needed -Wl,--hash-style=gnu $(SAN)
-LDLIBS   := -lfcgi++ -lfcgi -lcgicc -lcurl -lhiredis -lssl -lcrypto -lmstch -lpthread
+# libcurl is not linked: src/http/curl_transport.cpp dlopens it on the first provider call.
+LDLIBS   := -lfcgi++ -lfcgi -lcgicc -lhiredis -lssl -lcrypto -lmstch -lpthread
 # kinde.fcgi links its libraries statically but glibc and OpenSSL (Debian ships the .a files): at
 # each start (every plain-CGI request) the dynamic loader binds far fewer symbols (5.7 M -> 2.9 M
 # instructions). libcurl stays out: it is dlopen()ed on the first provider call. OpenSSL stays shared
@@ -37,7 +38,7 @@ LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
 TEST_SRC := tests/main.cpp $(sort $(wildcard tests/unit/*.cpp))
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o)
 
-.PHONY: all deps test check unit integration e2e run install asan clean bench bench-peers fuzz soak lint help interop deb deb-test
+.PHONY: all deps test check unit integration e2e run install asan clean bench bench-peers fuzz soak lint format-check help interop deb deb-test
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kinde.fcgi
@@ -45,19 +46,27 @@ all: $(BUILD)/kinde.fcgi
 help:
 	@echo "make            build build/kinde.fcgi"
 	@echo "make deps       install missing Debian and npm packages"
-	@echo "make test       deps + build + unit, integration and browser tests (alias: check)"
+	@echo "make test       deps + build + unit, fuzz replay, integration and browser tests (alias: check)"
+	@echo "make unit       the unit tests (Boost.Test) only"
+	@echo "make integration  the integration tests (tests/idp, tests/integration; real servers and provider)"
+	@echo "make e2e        the browser tests (tests/e2e; Debian chromium)"
 	@echo "make run        serve the app at http://127.0.0.1:8000/ (local provider without Kinde keys)"
 	@echo "make asan       the unit tests under AddressSanitizer and UBSan"
 	@echo "make bench      benchmarks against a bare FastCGI hello world"
 	@echo "make bench-peers  kinde-fcgi against mod_auth_openidc, Django and FastAPI (installs them)"
+	@echo "make soak       lighttpd + 4 app processes under load with kills and a provider restart (SOAK_SECONDS)"
 	@echo "make fuzz       each libFuzzer target for FUZZ_SECONDS (60); FUZZ_MERGE=1 keeps new corpus"
 	@echo "make fuzz-replay  the committed fuzz corpora under ASan/UBSan (part of make test)"
+	@echo "make fuzz-seeds rewrite the signed/sealed fuzz seeds"
 	@echo "make lint       cppcheck and clang-tidy-14 (.clang-tidy) over src/"
+	@echo "make format-check  clang-format (.clang-format) reports files that differ from the house style"
 	@echo "make interop    the browser flow against private glewlwyd and LemonLDAP::NG instances (build/interop/)"
 	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX)"
 	@echo "make deb        build/kinde-fcgi_<version>_<arch>.deb (DEB_VERSION=... for another version); lintian if installed"
 	@echo "make deb-test   NEEDS ROOT, CHANGES THIS SYSTEM: installs, upgrades, removes and purges the package,"
 	@echo "                starts the system's Apache on a loopback port; not part of make test"
+	@echo "make clean      remove build, build-asan, build-bench and build-fuzz"
+	@echo "make help       this list"
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -138,6 +147,16 @@ deps:
 unit: $(BUILD)/kinde_tests
 	$(BUILD)/kinde_tests --log_level=test_suite --report_level=short
 
+# The node suites alone (make test runs them all through tests/run-all.sh).
+NODE_TEST := node --test --test-concurrency=1 --test-reporter=spec
+integration: deps
+	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/listen_exec
+	@$(NODE_TEST) tests/idp/*.test.mjs tests/integration/*.test.mjs
+
+e2e: deps
+	@$(MAKE) --no-print-directory -j$(shell nproc) all
+	@$(NODE_TEST) tests/e2e/*.test.mjs
+
 test check: deps
 	@$(MAKE) --no-print-directory -j$(shell nproc) all $(BUILD)/kinde_tests $(BUILD)/listen_exec fuzz-replay-build
 	@bash tests/run-all.sh
@@ -188,6 +207,11 @@ lint:
 	  { echo "make lint needs cppcheck and clang-tidy-14: apt-get install cppcheck clang-tidy-14"; exit 1; }
 	cppcheck --enable=warning,performance,portability --std=c++17 --inline-suppr --error-exitcode=1 --quiet -Isrc src/
 	printf '%s\n' $(LIB_SRC) src/main.cpp | xargs -P2 -n4 sh -c 'clang-tidy-14 --quiet "$$@" -- -std=c++17 -Isrc' clang-tidy
+
+# The house style is frozen in .clang-format; this lists the files clang-format would change.
+format-check:
+	@command -v clang-format >/dev/null || { echo "make format-check needs clang-format: apt-get install clang-format"; exit 1; }
+	@clang-format --dry-run $(LIB_SRC) src/main.cpp $(shell find src -name '*.hpp') 2>&1 | grep -oE '^[^:]+\.(cpp|hpp)' | sort | uniq -c || true
 
 include tests/fuzz/fuzz.mk
 

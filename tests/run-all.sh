@@ -8,16 +8,14 @@ mkdir -p tests/artifacts
 status=0
 
 echo "== unit tests (Boost.Test)"
-"$BUILD/kinde_tests" --report_level=short --log_level=error 2>&1 | tee tests/artifacts/unit.log
+# The counts come from Boost's own XML report (the master suite's attributes), not its prose.
+"$BUILD/kinde_tests" --log_level=error --report_format=XML --report_level=short \
+  --report_sink=tests/artifacts/unit-report.xml 2>&1 | tee tests/artifacts/unit.log
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-unit_pass=$(grep -oE '[0-9]+ test cases? out of [0-9]+ passed' tests/artifacts/unit.log | head -1 | awk '{print $1}')
-unit_total=$(grep -oE 'out of [0-9]+' tests/artifacts/unit.log | head -1 | awk '{print $3}')
-if [ -z "$unit_total" ]; then
-  # "has passed with: N test cases out of N passed" or "*** No errors detected" only.
-  unit_total=$(grep -oE '[0-9]+ test cases? out of [0-9]+' tests/artifacts/unit.log | head -1 | awk '{print $5}')
-fi
-unit_pass=${unit_pass:-0}; unit_total=${unit_total:-0}
-unit_fail=$((unit_total - unit_pass))
+unit_count() { grep -oE "$1=\"[0-9]+\"" tests/artifacts/unit-report.xml 2>/dev/null | head -1 | grep -oE '[0-9]+'; }
+unit_pass=$(unit_count test_cases_passed); unit_pass=${unit_pass:-0}
+unit_fail=$(( $(unit_count test_cases_failed || echo 0) + $(unit_count test_cases_aborted || echo 0) ))
+echo "unit: $unit_pass test cases passed, $unit_fail failed or aborted (tests/artifacts/unit-report.xml)"
 [ "$status" -eq 0 ] || [ "$unit_fail" -gt 0 ] || unit_fail=1
 
 echo "== fuzz corpus replay (ASan + UBSan, tests/fuzz/corpus/*)"

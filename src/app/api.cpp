@@ -6,6 +6,7 @@
 #include "kinde/claims.hpp"
 #include "util/log.hpp"
 #include "util/url.hpp"
+#include "util/text.hpp"
 
 namespace kinde {
 namespace {
@@ -33,26 +34,7 @@ bool unicode_space(char32_t c) {
          c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
-// Strict UTF-8 decoding (no overlongs, no surrogates); false on any invalid sequence. Starlette turns
-// invalid bytes into U+FFFD, which int() refuses: refusing here gives the same 422.
-bool decode_utf8(std::string_view s, std::u32string& out) {
-  for (std::size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    std::size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    for (std::size_t k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    out.push_back(cp);
-    i += len;
-  }
-  return true;
-}
+// Starlette turns invalid UTF-8 into U+FFFD, which int() refuses: refusing it (decode_utf8) gives the same 422.
 
 constexpr std::size_t kMaxIntChars = 4300;  // pydantic 1.10's max_str_int, on the whole string
 

@@ -73,13 +73,6 @@ bool match(const char* pattern, const std::string& path, std::vector<std::string
   return path == p;
 }
 
-std::string origin_of(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return {};
-  auto slash = url.find('/', scheme + 3);
-  return slash == std::string::npos ? url : url.substr(0, slash);
-}
-
 // The app's base path as the browser sees it, from KINDE_CALLBACK_URL: in the Authorizer role the
 // request's SCRIPT_NAME is the protected file's, not the app's.
 std::string base_of_callback(const std::string& callback_url) {
@@ -235,17 +228,7 @@ Response App::dispatch(Ctx& ctx) {
     if (route.access == Access::none) return route.handler(*this, ctx);
     ctx.session = load_session(ctx);
     if (ctx.store_error) return store_unavailable(req, *ctx.store_error);
-    if (route.access == Access::api && ctx.bearer_error) {
-      nlohmann::json j = {{"detail", "Invalid token: " + ctx.bearer_error->detail}};
-      Response r = json_response(401, j.dump());
-      r.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-      return r;
-    }
-    if (route.access == Access::api && !ctx.identity) {
-      Response r = json_response(401, R"({"detail":"Not authenticated"})");
-      r.set_header("WWW-Authenticate", "Bearer");
-      return r;
-    }
+    if (route.access == Access::api && (ctx.bearer_error || !ctx.identity)) return unauthorized_json(ctx.bearer_error);
     return route.handler(*this, ctx);
   }
   if (allowed != 0) {
@@ -265,6 +248,17 @@ Response handle_healthz(App&, Ctx&) {
   Response r;
   r.set_header("Content-Type", "text/plain; charset=utf-8");
   r.body = "ok";
+  return r;
+}
+
+Response unauthorized_json(const std::optional<Error>& bearer_error, std::string_view detail) {
+  if (bearer_error) {
+    Response r = json_response(401, nlohmann::json{{"detail", "Invalid token: " + bearer_error->detail}}.dump());
+    r.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    return r;
+  }
+  Response r = json_response(401, nlohmann::json{{"detail", detail}}.dump());
+  r.set_header("WWW-Authenticate", "Bearer");
   return r;
 }
 

@@ -19,6 +19,10 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kBearerEmpty = "bearer_empty";  // error code
+inline constexpr const char* kBearerUnsupported = "bearer_unsupported";  // error code
+
 // Who is calling: a browser session or a machine's bearer token.
 // bugprone-exception-escape: false positive, as for Jws in jose/jws.hpp (nlohmann::json member,
 // whose move constructor is noexcept).
@@ -38,7 +42,7 @@ struct Ctx {
   std::optional<Session> session;   // loaded (and refreshed) session, if any
   std::optional<Identity> identity; // set for a signed-in session or a valid bearer token
   std::vector<std::string> params;  // path parameters ("/items/{id}" -> id)
-  std::vector<std::string> set_cookies;  // cookies to add to the response (session rotation, expiry)
+  std::vector<std::string> set_cookies;  // the one way a cookie leaves a handler (App::cookie values)
   std::optional<Error> store_error;      // the session store failed (answered 503)
   std::optional<Error> bearer_error;     // an Authorization: Bearer token was present and invalid
 };
@@ -104,6 +108,10 @@ class App {
 };
 
 // Handlers: one file each under src/app/.
+// The API's 401 (RFC 6750 3), the one builder for it: {"detail": detail} with WWW-Authenticate
+// "Bearer" or, when a bearer token was refused, "Invalid token: <why>" with error="invalid_token".
+Response unauthorized_json(const std::optional<Error>& bearer_error, std::string_view detail = "Not authenticated");
+
 Response handle_home(App& app, Ctx& ctx);
 Response handle_healthz(App& app, Ctx& ctx);
 Response handle_login(App& app, Ctx& ctx);     // also /register, /create-org (by path)

@@ -9,12 +9,13 @@
 
 #include "app/app.hpp"
 #include "app/session_tokens.hpp"
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "oidc/authorize.hpp"
 #include "oidc/token_checks.hpp"
 #include "session/sealed.hpp"
 #include "util/log.hpp"
 #include "util/url.hpp"
+#include "util/text.hpp"
 
 namespace kinde {
 namespace {
@@ -30,9 +31,6 @@ constexpr std::size_t kGcBudget = 20;           // expired sessions removed per 
 constexpr const char* kPassThrough[] = {"org_code", "audience", "lang", "login_hint", "connection_id",
                                         "invitation_code"};
 
-bool ends_with(const std::string& s, std::string_view suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
 
 bool plain_value(const std::string& v) {
   if (v.empty() || v.size() > 256 || !is_valid_utf8(v)) return false;
@@ -73,10 +71,10 @@ Result<PendingSignIn> open_pending(const Sealer& sealer, const std::string& cook
   auto str = [&](const char* k) { return j.is_object() && j.contains(k) && j[k].is_string(); };
   if (!str("s") || !str("n") || !str("v") || !str("x") || !str("r") || !j.contains("t") ||
       !j["t"].is_number_integer()) {
-    return make_error("sealed_invalid", "sign-in cookie payload is malformed");
+    return make_error(kSealedInvalid, "sign-in cookie payload is malformed");
   }
   PendingSignIn p{j["s"], j["n"], j["v"], j["x"], j["r"], j["t"].get<std::int64_t>()};
-  if (cookie_name != family + signin_tag(p.state)) return make_error("sealed_invalid", "cookie name does not match its state");
+  if (cookie_name != family + signin_tag(p.state)) return make_error(kSealedInvalid, "cookie name does not match its state");
   return p;
 }
 
@@ -160,7 +158,7 @@ Response handle_login(App& app, Ctx& ctx) {
   PendingSignIn pending{ar.state, ar.nonce, ar.code_verifier, next, ar.redirect_uri, ctx.now};
   const std::string name = family + signin_tag(ar.state);
   Response r = redirect_response(build_authorize_url(meta->authorization_endpoint, ar));
-  r.cookies.push_back(app.cookie(req, name, seal_pending(*p.sealer, pending, name), kSignInLifetime));
+  ctx.set_cookies.push_back(app.cookie(req, name, seal_pending(*p.sealer, pending, name), kSignInLifetime));
   return r;
 }
 
@@ -188,12 +186,17 @@ Response restart_expired_login(App& app, const Request& req) {
 // code arrives in a URL anyone can craft: an unknown one gets fixed words, and the raw value (and
 // error_description) goes to the log only.
 std::string provider_error_message(const std::string& code) {
-  if (code == "access_denied") return "Sign-in was cancelled.";
-  if (code == "temporarily_unavailable" || code == "server_error")
-    return "The sign-in provider had a problem. Please try again in a moment.";
-  if (code == "login_required" || code == "interaction_required" || code == "consent_required" ||
-      code == "account_selection_required")
-    return "The sign-in provider needs you to sign in again.";
+  static constexpr std::pair<const char*, const char*> kWords[] = {
+      {"access_denied", "Sign-in was cancelled."},
+      {"temporarily_unavailable", "The sign-in provider had a problem. Please try again in a moment."},
+      {"server_error", "The sign-in provider had a problem. Please try again in a moment."},
+      {"login_required", "The sign-in provider needs you to sign in again."},
+      {"interaction_required", "The sign-in provider needs you to sign in again."},
+      {"consent_required", "The sign-in provider needs you to sign in again."},
+      {"account_selection_required", "The sign-in provider needs you to sign in again."},
+  };
+  for (const auto& [known, words] : kWords)
+    if (code == known) return words;
   return "The sign-in provider could not complete the sign-in.";
 }
 
@@ -325,7 +328,7 @@ Response handle_callback(App& app, Ctx& ctx) {
 
   auto tokens = p.oidc->exchange_code(code, pending->verifier, pending->redirect_uri);
   if (!tokens) {
-    if (tokens.error().code == "token_error") {
+    if (tokens.error().code == kTokenError) {
       spend();
       log_warn("code exchange refused: " + tokens.error().detail);
       return sign_in_again(app, req, 400, "Sign-in failed", "The provider refused the sign-in code. Please sign in again.");
@@ -335,7 +338,7 @@ Response handle_callback(App& app, Ctx& ctx) {
   auto claims = p.oidc->verify_id_token(tokens->id_token, pending->nonce, ctx.now);
   if (!claims) {
     // Keys we could not fetch say nothing about the token: that is an outage (503), not a forgery (401).
-    if (claims.error().code == "jwks_failed" || claims.error().code == "discovery_failed")
+    if (is_provider_outage(claims.error()))
       return provider_unavailable(app, req, claims.error());
     spend();
     log_warn("ID token rejected: " + claims.error().code + ": " + claims.error().detail);
@@ -363,7 +366,7 @@ Response handle_callback(App& app, Ctx& ctx) {
   log_info("signed in user " + s.data["user"].value("id", std::string()));
   spend();
   Response r = redirect_response(pending->next, 303);
-  r.cookies.push_back(app.session_cookie(req, s.id, false));
+  ctx.set_cookies.push_back(app.session_cookie(req, s.id, false));
   return r;
 }
 

@@ -82,13 +82,6 @@ bool is_browser(const Request& req) {
   return !req.bearer_token() && req.header("accept").find("text/html") != std::string::npos;
 }
 
-std::string origin_of(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return {};
-  auto slash = url.find('/', scheme + 3);
-  return slash == std::string::npos ? url : url.substr(0, slash);
-}
-
 // The request as the app's own pages see it (links under the app's base path).
 Request as_app_request(const App& app, const Request& req) {
   Request r = req;
@@ -107,17 +100,10 @@ std::string login_url(const App& app, const Request& req) {
 }
 
 Response not_authenticated(App& app, const Request& req, const Ctx& ctx, Asker asker) {
-  if (ctx.bearer_error) {
-    nlohmann::json j = {{"detail", "Invalid token: " + ctx.bearer_error->detail}};
-    Response r = json_response(401, j.dump());
-    r.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    return r;
-  }
+  if (ctx.bearer_error) return unauthorized_json(ctx.bearer_error);
   if (asker == Asker::authorizer && is_browser(req)) return redirect_response(login_url(app, req));
   // nginx accepts only 2xx, 401 or 403 from auth_request: the redirect is its error_page's to send.
-  Response r = json_response(401, R"({"detail":"Not authenticated"})");
-  r.set_header("WWW-Authenticate", "Bearer");
-  return r;
+  return unauthorized_json(std::nullopt);
 }
 
 std::string join(const std::vector<std::string>& items, const char* sep) {
@@ -258,9 +244,7 @@ Response decide(App& app, Ctx& ctx, Asker asker) {
     // in between). No automatic redirect back: should the two checks ever disagree for good, that
     // would loop. A page with a link lets the visitor retry.
     if (!is_browser(req)) {
-      Response r = json_response(401, R"({"detail":"Not authenticated, please retry"})");
-      r.set_header("WWW-Authenticate", "Bearer");
-      return r;
+      return unauthorized_json(std::nullopt, "Not authenticated, please retry");
     }
     return app.page(as_app_request(app, req), 401, "error",
                     {{"status", 401}, {"title", "Please try again"},

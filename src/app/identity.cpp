@@ -62,7 +62,7 @@ Refresh refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int6
   auto& tokens = s.data["tokens"];
   auto fresh = oidc.refresh(tokens.value("refresh_token", std::string()));
   if (!fresh) {
-    if (fresh.error().code == "token_error") {
+    if (fresh.error().code == kTokenError) {
       log_info("refresh refused by provider (" + fresh.error().detail + "): ending session");
       return Refresh::ended;
     }
@@ -75,7 +75,7 @@ Refresh refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int6
   if (!fresh->id_token.empty()) {
     auto claims = oidc.verify_id_token(fresh->id_token, "", now);
     const std::string code = claims ? std::string() : claims.error().code;
-    if (!claims && (code == "jwks_failed" || code == "discovery_failed")) {
+    if (!claims && is_provider_outage(claims.error())) {
       // The keys cannot be fetched right now. The token came straight from the token endpoint over
       // TLS (OpenID Connect Core 3.1.3.7 allows trusting that), and the old refresh token is already
       // spent: keep the new tokens and the old verified claims rather than lose the session.
@@ -103,7 +103,7 @@ Refresh refresh_tokens(OidcClient& oidc, Session& s, std::int64_t now, std::int6
   auto access = session_access_claims(oidc, fresh->access_token, now);
   if (access) {
     s.data["access_claims"] = *access;
-  } else if (access.error().code != "jwks_failed" && access.error().code != "discovery_failed") {
+  } else if (!is_provider_outage(access.error())) {
     s.data["access_claims"] = nlohmann::json::object();  // opaque or unverifiable: no claims from it
   }
   log_debug("tokens refreshed for a session");
@@ -160,7 +160,7 @@ nlohmann::json user_from_id_claims(const nlohmann::json& c, const nlohmann::json
 Result<nlohmann::json> session_access_claims(OidcClient& oidc, const std::string& access_token, std::int64_t now) {
   // An opaque access token is not introspected for a session: the session's identity is the ID token's (and
   // UserInfo's), and an introspection per sign-in and refresh would buy nothing a page shows.
-  if (!looks_like_jwt(access_token)) return make_error("token_opaque", "the access token is not a JWT");
+  if (!looks_like_jwt(access_token)) return make_error(kTokenOpaque, "the access token is not a JWT");
   return oidc.verify_access_token(access_token, now);
 }
 
@@ -171,13 +171,13 @@ std::optional<Session> App::load_session(Ctx& ctx) {
   // A bearer token decides over a cookie (machine clients; RFC 6750), even an empty or malformed one.
   if (auto bearer = req.bearer_token()) {
     if (bearer->empty()) {
-      ctx.bearer_error = make_error("bearer_empty", "the Authorization header names the Bearer scheme but no token");
+      ctx.bearer_error = make_error(kBearerEmpty, "the Authorization header names the Bearer scheme but no token");
       log_info("bearer token rejected: " + ctx.bearer_error->code);
       return std::nullopt;
     }
     const std::string token(*bearer);
     if (!p.oidc) {
-      ctx.bearer_error = make_error("bearer_unsupported", "no provider configured");
+      ctx.bearer_error = make_error(kBearerUnsupported, "no provider configured");
       return std::nullopt;
     }
     auto claims = p.oidc->verify_access_token(token, ctx.now);

@@ -11,9 +11,9 @@ namespace kinde {
 Result<SessionKey> resolve_session_key(const Config& config, Random& random, bool dry_run) {
   if (!config.session_secret.empty()) return SessionKey{config.session_secret, "KINDE_SESSION_SECRET", "", false};
   // Redis: every server must share KINDE_SESSION_SECRET; the store says so when it is missing.
-  if (config.session_store != "file") return SessionKey{};
+  if (config.store_kind != StoreKind::file) return SessionKey{};
   if (config.session_key_file.empty()) {
-    return make_error("session_key_unavailable",
+    return make_error(kSessionKeyUnavailable,
                       "there is no config file, so no default place for the session key: set KINDE_SESSION_KEY_FILE "
                       "(a path outside the web space and the session directory) or KINDE_SESSION_SECRET");
   }
@@ -29,27 +29,23 @@ Result<SessionKey> resolve_session_key(const Config& config, Random& random, boo
 Result<std::unique_ptr<SessionStore>> open_session_store(const Config& config, const std::string& key_material,
                                                          Random& random) {
   SessionLimits limits{config.idle_timeout, config.max_age};
-  if (config.session_store == "file") {
+  if (config.store_kind == StoreKind::file) {
     FileStoreOptions o;
     o.dir = config.session_dir;
     o.secret = key_material;
     o.limits = limits;
     return open_file_session_store(o, random);
   }
-  if (config.session_store.rfind("redis://", 0) == 0 || config.session_store.rfind("rediss://", 0) == 0 ||
-      config.session_store.rfind("unix:", 0) == 0) {
-    RedisStoreOptions o;
-    o.url = config.session_store;
-    o.secret = config.session_secret;
-    o.limits = limits;
-    o.key_prefix = config.redis_prefix;
-    // The lock outlives every provider call a refresh makes under it (config.hpp: session_lock_ttl_ms);
-    // a request waiting for it waits as long as a holder may keep it.
-    o.lock_ttl_ms = static_cast<int>(session_lock_ttl_ms(config));
-    o.lock_wait_ms = o.lock_ttl_ms + 1000;
-    return open_redis_session_store(o, random);
-  }
-  return make_error("session_store_unsupported", "session store '" + config.session_store + "' is not supported");
+  RedisStoreOptions o;
+  o.url = config.session_store;
+  o.secret = config.session_secret;
+  o.limits = limits;
+  o.key_prefix = config.redis_prefix;
+  // The lock outlives every provider call a refresh makes under it (config.hpp: session_lock_ttl_ms);
+  // a request waiting for it waits as long as a holder may keep it.
+  o.lock_ttl_ms = static_cast<int>(session_lock_ttl_ms(config));
+  o.lock_wait_ms = o.lock_ttl_ms + 1000;
+  return open_redis_session_store(o, random);
 }
 
 Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
@@ -71,7 +67,7 @@ Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
   rt->http = std::make_unique<CurlTransport>();
   // File sessions: a file beside them; Redis: a key every server shares (one JWKS fetch under its lock).
   std::unique_ptr<ProviderCache> cache =
-      rt->config.session_store == "file"
+      rt->config.store_kind == StoreKind::file
           ? make_file_provider_cache(rt->config.session_dir + "/.provider-cache.json")
           : make_redis_provider_cache(*rt->sessions, static_cast<int>(rt->config.http_connect_timeout_ms +
                                                                       rt->config.http_timeout_ms + kSessionLockMarginMs));
@@ -136,7 +132,7 @@ int check_config(const Config& config, std::string& out) {
   Result<std::unique_ptr<SessionStore>> store =
       key ? open_session_store(config, key->material, random)
           : Result<std::unique_ptr<SessionStore>>(make_error(key.error().code, "not opened without a session key"));
-  if (config.session_store == "file") {
+  if (config.store_kind == StoreKind::file) {
     line(bool(store), store ? "session store " + config.session_store + " (" + config.session_dir + ")"
                             : "session store: " + store.error().detail);
   } else {
@@ -168,7 +164,8 @@ int check_config(const Config& config, std::string& out) {
                         : "discovery (" + ProviderClient::discovery_url(config.issuer) + "): " + meta.error().detail);
   if (meta) {
     auto probe = oidc.verify_id_token("x.y.z", "", clock.now());  // loads the JWKS; the token itself fails
-    bool jwks_ok = !probe && probe.error().code.rfind("jwks", 0) != 0 && probe.error().code != "http_status";
+    const std::string code = probe ? std::string() : probe.error().code;
+    bool jwks_ok = !probe && code != kJwksFailed && code != kJwksEmpty && code != kJwksMalformed && code != kHttpStatus;
     line(jwks_ok, jwks_ok ? "JWKS reachable at " + meta->jwks_uri : "JWKS: " + probe.error().detail);
     line(true, refresh_scope_report(meta->scopes_supported, config.scopes));
   }

@@ -1,4 +1,5 @@
 #include "cgi/request.hpp"
+#include "util/text.hpp"
 
 #include <cgicc/CgiEnvironment.h>
 #include <cgicc/CgiInput.h>
@@ -125,11 +126,7 @@ Request build_request(const EnvLookup& env, const BodyReader& body) {
   r.base_path = r.script_name;
   // Shared hosting: "RewriteRule ^(.*)$ kinde.fcgi/$1" makes SCRIPT_NAME ".../kinde.fcgi" while the
   // browser asked for ".../login". Links then use the folder, as the browser sees it.
-  auto ends_with = [&](std::string_view suf) {
-    return r.script_name.size() >= suf.size() &&
-           r.script_name.compare(r.script_name.size() - suf.size(), suf.size(), suf) == 0;
-  };
-  if ((ends_with(".fcgi") || ends_with(".cgi")) && !r.request_uri.empty() &&
+  if ((ends_with(r.script_name, ".fcgi") || ends_with(r.script_name, ".cgi")) && !r.request_uri.empty() &&
       r.request_uri.compare(0, r.script_name.size(), r.script_name) != 0) {
     auto slash = r.script_name.rfind('/');
     r.base_path = slash == std::string::npos ? std::string() : r.script_name.substr(0, slash);

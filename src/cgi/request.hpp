@@ -66,7 +66,7 @@ Request build_request(const EnvLookup& env, const BodyReader& body);
 Request build_request_from_vars(const std::map<std::string, std::string>& vars, const std::string& body);
 
 // Parses a canned environment file (one NAME=value per line; "#" comments; a line "--" then the
-// raw body follows) into a Request: used by tests and by `kinde.fcgi --request FILE`.
+// raw body follows) into a Request: used by the tests and the benchmark driver.
 Request build_request_from_text(std::string_view text);
 
 }  // namespace kinde

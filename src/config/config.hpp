@@ -12,6 +12,14 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kConfigInvalid = "config_invalid";  // error code
+inline constexpr const char* kConfigMissing = "config_missing";  // error code
+inline constexpr const char* kConfigSyntax = "config_syntax";  // error code
+
+// The session store kind, decided once from KINDE_SESSION_STORE.
+enum class StoreKind { file, redis };
+
 struct Config {
   std::string issuer;          // KINDE_ISSUER_URL, exactly as given (a trailing slash is kept)
   std::string client_id;
@@ -29,7 +37,8 @@ struct Config {
   std::vector<std::string> trusted_hosts;
   std::string token_auth = "client_secret_basic";  // KINDE_TOKEN_AUTH: or client_secret_post
   std::string session_dir;
-  std::string session_store = "file";
+  std::string session_store = "file";  // KINDE_SESSION_STORE as written (the Redis URL)
+  StoreKind store_kind = StoreKind::file;
   std::string session_secret;
   // KINDE_SESSION_KEY_FILE: the key material when session_secret is unset (default: session.key
   // beside the config file; "" without a config file, and then the secret or this key is required).
@@ -71,6 +80,14 @@ Result<std::map<std::string, std::string>> parse_dotenv(std::string_view text);
 
 // Variables used: the file's values, overridden by env (which returns nullopt for unset names).
 using EnvGetter = std::function<std::optional<std::string>(const std::string&)>;
+
+// A configuration key: its name and the other spellings it is read under (first wins).
+struct ConfigKey {
+  std::string name;
+  std::vector<std::string> aliases;
+};
+// Every key load_config reads, in the order it reads them.
+const std::vector<ConfigKey>& config_keys();
 
 // Loads and validates. Every problem found is listed (one message each, in plain words); the Error's
 // detail joins them with newlines. Paths that are relative are resolved against the config file's dir.

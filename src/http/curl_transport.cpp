@@ -153,13 +153,13 @@ CurlTransport::~CurlTransport() {
 Result<HttpResponse> CurlTransport::perform(const HttpRequest& request) {
   if (!api_) {
     const Loaded& l = loaded(library_);
-    if (!l.error.empty()) return make_error("http_failed", l.error);
+    if (!l.error.empty()) return make_error(kHttpFailed, l.error);
     api_ = &l.api;
   }
   const CurlApi& curl = *static_cast<const CurlApi*>(api_);
   if (!handle_) handle_ = curl.easy_init();
   CURL* h = static_cast<CURL*>(handle_);
-  if (!h) return make_error("http_failed", "libcurl could not be initialised");
+  if (!h) return make_error(kHttpFailed, "libcurl could not be initialised");
   curl.easy_reset(h);
   HttpResponse res;
   Sink sink{&res};
@@ -194,14 +194,14 @@ Result<HttpResponse> CurlTransport::perform(const HttpRequest& request) {
   CURLcode rc = curl.easy_perform(h);
   if (rc != CURLE_OK) {
     std::string what = curl.easy_strerror(rc);
-    if (sink.overflow) return make_error("http_failed", "response larger than 1 MiB from " + request.url);
+    if (sink.overflow) return make_error(kHttpFailed, "response larger than 1 MiB from " + request.url);
     switch (rc) {
-      case CURLE_OPERATION_TIMEDOUT: return make_error("http_timeout", what + " (" + request.url + ")");
+      case CURLE_OPERATION_TIMEDOUT: return make_error(kHttpTimeout, what + " (" + request.url + ")");
       case CURLE_COULDNT_CONNECT:
-      case CURLE_COULDNT_RESOLVE_HOST: return make_error("http_connect", what + " (" + request.url + ")");
+      case CURLE_COULDNT_RESOLVE_HOST: return make_error(kHttpConnect, what + " (" + request.url + ")");
       case CURLE_SSL_CONNECT_ERROR:
-      case CURLE_PEER_FAILED_VERIFICATION: return make_error("http_tls", what + " (" + request.url + ")");
-      default: return make_error("http_failed", what + " (" + request.url + ")");
+      case CURLE_PEER_FAILED_VERIFICATION: return make_error(kHttpTls, what + " (" + request.url + ")");
+      default: return make_error(kHttpFailed, what + " (" + request.url + ")");
     }
   }
   curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res.status);

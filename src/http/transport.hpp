@@ -8,6 +8,13 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kHttpConnect = "http_connect";  // error code
+inline constexpr const char* kHttpFailed = "http_failed";  // error code
+inline constexpr const char* kHttpStatus = "http_status";  // error code
+inline constexpr const char* kHttpTimeout = "http_timeout";  // error code
+inline constexpr const char* kHttpTls = "http_tls";  // error code
+
 struct HttpRequest {
   std::string method = "GET";  // GET or POST
   std::string url;

@@ -6,7 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "jose/jws.hpp"
 
 namespace kinde {
@@ -187,10 +187,10 @@ Result<Jwk> parse_jwk(const json& jwk) {
 
 Result<std::vector<Jwk>> parse_jwks(std::string_view json_text) {
   json doc = json::parse(json_text.begin(), json_text.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return make_error("jwks_malformed", "the JWKS is not JSON");
-  if (!doc.is_object()) return make_error("jwks_malformed", "the JWKS is not a JSON object");
+  if (doc.is_discarded()) return make_error(kJwksMalformed, "the JWKS is not JSON");
+  if (!doc.is_object()) return make_error(kJwksMalformed, "the JWKS is not a JSON object");
   auto keys = doc.find("keys");
-  if (keys == doc.end() || !keys->is_array()) return make_error("jwks_malformed", "the JWKS has no \"keys\" array");
+  if (keys == doc.end() || !keys->is_array()) return make_error(kJwksMalformed, "the JWKS has no \"keys\" array");
   std::vector<Jwk> out;
   out.reserve(keys->size());
   std::string skipped;  // why each unusable key was left out, for --check-config and logs
@@ -204,7 +204,7 @@ Result<std::vector<Jwk>> parse_jwks(std::string_view json_text) {
     }
   }
   if (out.empty())
-    return make_error("jwks_empty", "no usable signing key in the JWKS" + (skipped.empty() ? "" : " (" + skipped + ")"));
+    return make_error(kJwksEmpty, "no usable signing key in the JWKS" + (skipped.empty() ? "" : " (" + skipped + ")"));
   return out;
 }
 

@@ -14,6 +14,10 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kJwksEmpty = "jwks_empty";  // error code
+inline constexpr const char* kJwksMalformed = "jwks_malformed";  // error code
+
 // A public signing key. `key` is built once and shared (EVP_PKEY is reference-safe for concurrent verify).
 struct Jwk {
   std::string kid, kty, alg, use, crv;

@@ -6,7 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 
 namespace kinde {
 namespace {
@@ -73,11 +73,11 @@ bool key_fits(const Jwk& key, const AlgInfo& info) {
   return labels_fit(info, key.kty, key.crv);
 }
 
-Error malformed(std::string detail) { return make_error("jwt_malformed", std::move(detail)); }
+Error malformed(std::string detail) { return make_error(kJwtMalformed, std::move(detail)); }
 
 Error bad_signature(std::string detail) {
   ERR_clear_error();  // keep OpenSSL's per-thread error queue clean for the next user (TLS)
-  return make_error("jwt_bad_signature", std::move(detail));
+  return make_error(kJwtBadSignature, std::move(detail));
 }
 
 // Decodes one part and parses it as a JSON object.
@@ -169,7 +169,7 @@ Result<Jws> parse_jws(std::string_view compact) {
 
 Result<const Jwk*> select_key(const Jws& jws, const std::vector<Jwk>& keys) {
   const AlgInfo* info = find_alg(jws.alg);
-  if (!info) return make_error("jwt_alg_not_allowed", "alg \"" + jws.alg + "\" is not allowed");
+  if (!info) return make_error(kJwtAlgNotAllowed, "alg \"" + jws.alg + "\" is not allowed");
   if (!jws.kid.empty()) {
     // Prefer a key with this kid that can do the alg; a kid match of the wrong type is still returned so
     // that verification reports a key mismatch rather than a (re-fetch triggering) unknown kid.
@@ -180,7 +180,7 @@ Result<const Jwk*> select_key(const Jws& jws, const std::vector<Jwk>& keys) {
       if (!by_kid) by_kid = &key;
     }
     if (by_kid) return by_kid;
-    return make_error("jwt_unknown_kid", "no key with kid \"" + jws.kid + "\"");
+    return make_error(kJwtUnknownKid, "no key with kid \"" + jws.kid + "\"");
   }
   const Jwk* found = nullptr;
   std::size_t count = 0;
@@ -190,22 +190,22 @@ Result<const Jwk*> select_key(const Jws& jws, const std::vector<Jwk>& keys) {
     ++count;
   }
   if (count == 1) return found;
-  if (count == 0) return make_error("jwt_unknown_kid", "token has no kid and no key fits alg " + jws.alg);
-  return make_error("jwt_ambiguous_key",
+  if (count == 0) return make_error(kJwtUnknownKid, "token has no kid and no key fits alg " + jws.alg);
+  return make_error(kJwtAmbiguousKey,
                     "token has no kid and " + std::to_string(count) + " keys fit alg " + jws.alg);
 }
 
 Result<void> verify_jws_signature(const Jws& jws, const Jwk& key) {
   const AlgInfo* info = find_alg(jws.alg);
-  if (!info) return make_error("jwt_alg_not_allowed", "alg \"" + jws.alg + "\" is not allowed");
+  if (!info) return make_error(kJwtAlgNotAllowed, "alg \"" + jws.alg + "\" is not allowed");
   if (!key.key || !key_fits(key, *info))
-    return make_error("jwt_key_mismatch", "key \"" + key.kid + "\" (" + key.kty + (key.alg.empty() ? "" : ", " + key.alg) +
+    return make_error(kJwtKeyMismatch, "key \"" + key.kid + "\" (" + key.kty + (key.alg.empty() ? "" : ", " + key.alg) +
                                               ") cannot verify " + jws.alg);
   // Check the real key as well as the labels: a hand-built Jwk could carry a wrong kty/crv string.
   EVP_PKEY* pkey = key.key.get();
   if (EVP_PKEY_get_base_id(pkey) != info->evp_type ||
       (info->family == Family::ecdsa && EVP_PKEY_get_bits(pkey) != info->ec_bits))
-    return make_error("jwt_key_mismatch", "key \"" + key.kid + "\" is not a " + std::string(info->name) + " key");
+    return make_error(kJwtKeyMismatch, "key \"" + key.kid + "\" is not a " + std::string(info->name) + " key");
 
   std::string der;
   std::string_view sig = jws.signature;

@@ -13,6 +13,14 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kJwtAlgNotAllowed = "jwt_alg_not_allowed";  // error code
+inline constexpr const char* kJwtAmbiguousKey = "jwt_ambiguous_key";  // error code
+inline constexpr const char* kJwtBadSignature = "jwt_bad_signature";  // error code
+inline constexpr const char* kJwtKeyMismatch = "jwt_key_mismatch";  // error code
+inline constexpr const char* kJwtMalformed = "jwt_malformed";  // error code
+inline constexpr const char* kJwtUnknownKid = "jwt_unknown_kid";  // error code
+
 // Largest compact token accepted (bytes): bounds the work an attacker can cause per request.
 inline constexpr std::size_t kMaxJwsSize = 16 * 1024;
 

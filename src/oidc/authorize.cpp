@@ -3,7 +3,7 @@
 #include <openssl/evp.h>
 
 #include "config/config.hpp"
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 
 namespace kinde {
 

@@ -11,6 +11,29 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kDiscoveryBadEndpoint = "discovery_bad_endpoint";  // error code
+inline constexpr const char* kDiscoveryFailed = "discovery_failed";  // error code
+inline constexpr const char* kDiscoveryForeignEndpoint = "discovery_foreign_endpoint";  // error code
+inline constexpr const char* kDiscoveryInsecureEndpoint = "discovery_insecure_endpoint";  // error code
+inline constexpr const char* kDiscoveryIssuerMismatch = "discovery_issuer_mismatch";  // error code
+inline constexpr const char* kJwksFailed = "jwks_failed";  // error code
+inline constexpr const char* kJwksRateLimited = "jwks_rate_limited";  // error code
+inline constexpr const char* kRevocationFailed = "revocation_failed";  // error code
+inline constexpr const char* kRevocationUnsupported = "revocation_unsupported";  // error code
+inline constexpr const char* kTokenEndpointFailed = "token_endpoint_failed";  // error code
+inline constexpr const char* kTokenError = "token_error";  // error code
+inline constexpr const char* kTokenResponseInvalid = "token_response_invalid";  // error code
+inline constexpr const char* kIntrospectionFailed = "introspection_failed";  // error code
+inline constexpr const char* kUserinfoFailed = "userinfo_failed";  // error code
+inline constexpr const char* kUserinfoUnsupported = "userinfo_unsupported";  // error code
+
+// The provider, or the way to it, is down (discovery, JWKS or token endpoint unreachable, 5xx,
+// server_error, temporarily_unavailable): not a verdict on a token. Sessions are kept for a retry.
+inline bool is_provider_outage(const Error& e) {
+  return e.code == kDiscoveryFailed || e.code == kJwksFailed || e.code == kTokenEndpointFailed;
+}
+
 struct ProviderMetadata {
   std::string issuer;
   std::string authorization_endpoint;

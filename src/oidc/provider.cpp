@@ -6,12 +6,13 @@
 #include <cmath>
 #include <cstdio>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "jose/jws.hpp"
 #include "oidc/provider_cache.hpp"
 #include "oidc/token_checks.hpp"
 #include "util/log.hpp"
 #include "util/url.hpp"
+#include "util/text.hpp"
 
 namespace kinde {
 namespace {
@@ -27,9 +28,6 @@ std::string str_field(const nlohmann::json& j, const char* k) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // The endpoints the app calls (with the client secret, codes or tokens) or sends the browser to.
 constexpr const char* kCalledEndpoints[] = {"authorization_endpoint", "token_endpoint",         "jwks_uri",
@@ -46,17 +44,17 @@ bool is_called_endpoint(const std::string& name) {
 Result<void> check_endpoint(const std::string& name, const nlohmann::json& value, const UrlOrigin& issuer,
                             bool issuer_loopback_http, const std::vector<std::string>& trusted_hosts) {
   if (value.is_null()) return Ok{};  // absent
-  if (!value.is_string()) return make_error("discovery_bad_endpoint", name + " is not a string");
+  if (!value.is_string()) return make_error(kDiscoveryBadEndpoint, name + " is not a string");
   const std::string& url = value.get_ref<const std::string&>();
   auto origin = parse_url_origin(url);
-  if (!origin) return make_error("discovery_bad_endpoint", name + " '" + url + "' is not a plain http(s) URL");
+  if (!origin) return make_error(kDiscoveryBadEndpoint, name + " '" + url + "' is not a plain http(s) URL");
   if (origin->scheme != "https" && !(issuer_loopback_http && is_loopback_http(url)))
-    return make_error("discovery_insecure_endpoint",
+    return make_error(kDiscoveryInsecureEndpoint,
                       name + " '" + url + "' is not https (http only for a loopback issuer and endpoint)");
   if (!is_called_endpoint(name) || origin->host == issuer.host) return Ok{};
   for (const auto& h : trusted_hosts)
     if (origin->host == h) return Ok{};
-  return make_error("discovery_foreign_endpoint", name + " '" + url + "' is on host " + origin->host +
+  return make_error(kDiscoveryForeignEndpoint, name + " '" + url + "' is on host " + origin->host +
                                                       ", not the issuer's host " + issuer.host +
                                                       "; if that host belongs to your provider, add it to "
                                                       "KINDE_TRUSTED_HOSTS");
@@ -66,7 +64,7 @@ Result<void> check_endpoint(const std::string& name, const nlohmann::json& value
 Result<void> check_endpoints(const nlohmann::json& doc, const std::string& issuer,
                              const std::vector<std::string>& trusted_hosts) {
   auto iss = parse_url_origin(issuer);
-  if (!iss) return make_error("discovery_bad_endpoint", "the issuer '" + issuer + "' is not a plain http(s) URL");
+  if (!iss) return make_error(kDiscoveryBadEndpoint, "the issuer '" + issuer + "' is not a plain http(s) URL");
   const bool loopback = iss->scheme == "http" && is_loopback_http(issuer);
   for (const auto& [name, value] : doc.items()) {
     if (ends_with(name, "_endpoint") || name == "jwks_uri" || name == "check_session_iframe") {
@@ -117,7 +115,7 @@ std::string ProviderClient::discovery_url(const std::string& issuer) {
 Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text, const std::string& expected,
                                                          const std::vector<std::string>& trusted_hosts) {
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return make_error("discovery_failed", "discovery document is not a JSON object");
+  if (!j.is_object()) return make_error(kDiscoveryFailed, "discovery document is not a JSON object");
   ProviderMetadata m;
   m.issuer = str_field(j, "issuer");
   m.authorization_endpoint = str_field(j, "authorization_endpoint");
@@ -134,13 +132,13 @@ Result<ProviderMetadata> ProviderClient::parse_discovery(const std::string& text
   // included): every token's iss is compared with the same string, so a near match here would refuse every sign-in.
   if (m.issuer != expected) {
     const bool slash_only = issuer_base(m.issuer) == issuer_base(expected);
-    return make_error("discovery_issuer_mismatch",
+    return make_error(kDiscoveryIssuerMismatch,
                       "discovery issuer is '" + m.issuer + "' but KINDE_ISSUER_URL is '" + expected + "'" +
                           (slash_only ? "; set KINDE_ISSUER_URL to exactly '" + m.issuer + "' (the trailing slash counts)"
                                       : ""));
   }
   if (m.authorization_endpoint.empty() || m.token_endpoint.empty() || m.jwks_uri.empty())
-    return make_error("discovery_failed", "discovery document lacks authorization_endpoint, token_endpoint or jwks_uri");
+    return make_error(kDiscoveryFailed, "discovery document lacks authorization_endpoint, token_endpoint or jwks_uri");
   // The document came over TLS from the issuer, yet a compromised or misconfigured one must still not send the
   // client secret, codes, tokens or users to another host.
   if (auto r = check_endpoints(j, expected, trusted_hosts); !r) return r.error();
@@ -155,15 +153,15 @@ Result<TokenSet> ProviderClient::parse_token_response(long status, const std::st
   }
   if (status != 200 || j.contains("error")) {
     std::string err = str_field(j, "error");
-    if (err.empty()) return make_error("token_endpoint_failed", "token endpoint answered " + std::to_string(status));
+    if (err.empty()) return make_error(kTokenEndpointFailed, "token endpoint answered " + std::to_string(status));
     std::string desc = str_field(j, "error_description");
     // A 5xx, server_error or temporarily_unavailable (RFC 6749 5.2, 4.1.2.1) is an outage, not a
     // verdict on the grant: as token_error it would end every session whose refresh met it.
     if (status >= 500 || err == "server_error" || err == "temporarily_unavailable") {
-      return make_error("token_endpoint_failed", "token endpoint answered " + std::to_string(status) + " " + err +
+      return make_error(kTokenEndpointFailed, "token endpoint answered " + std::to_string(status) + " " + err +
                                                      (desc.empty() ? "" : ": " + desc));
     }
-    return make_error("token_error", err + (desc.empty() ? "" : ": " + desc));
+    return make_error(kTokenError, err + (desc.empty() ? "" : ": " + desc));
   }
   TokenSet t;
   t.access_token = str_field(j, "access_token");
@@ -171,10 +169,10 @@ Result<TokenSet> ProviderClient::parse_token_response(long status, const std::st
   t.refresh_token = str_field(j, "refresh_token");
   t.scope = str_field(j, "scope");
   std::string type = str_field(j, "token_type");
-  if (t.access_token.empty()) return make_error("token_response_invalid", "token response has no access_token");
+  if (t.access_token.empty()) return make_error(kTokenResponseInvalid, "token response has no access_token");
   // RFC 6749 5.1: token_type is case-insensitive.
   if (!type.empty() && !equals_ignoring_case(type, "Bearer"))
-    return make_error("token_response_invalid", "token_type is '" + type + "', expected Bearer");
+    return make_error(kTokenResponseInvalid, "token_type is '" + type + "', expected Bearer");
   if (auto it = j.find("expires_in"); it != j.end() && it->is_number()) {
     // A broken or hostile provider may send a negative, fractional or huge lifetime (found by
     // fuzzing: 1e300 made the float-to-int conversion undefined, 2^63-1 overflowed the sum).
@@ -263,7 +261,7 @@ Result<HttpResponse> ProviderClient::perform(HttpRequest req) {
   if (deadline_ms_ != 0) {
     const std::int64_t left = deadline_ms_ - clock_.monotonic_ms();
     if (left <= 0)
-      return make_error("http_timeout", "no time left for a provider call before the session lock lapses (" + req.url + ")");
+      return make_error(kHttpTimeout, "no time left for a provider call before the session lock lapses (" + req.url + ")");
     req.connect_timeout_ms = std::min<long>(req.connect_timeout_ms, static_cast<long>(left));
     req.total_timeout_ms = std::min<long>(req.total_timeout_ms, static_cast<long>(left));
   }
@@ -283,7 +281,7 @@ Result<std::string> ProviderClient::fetch(const std::string& url) {
   auto res = perform(std::move(req));
   if (!res) return res.error();
   if (res->status != 200)
-    return make_error("http_status", url + " answered HTTP " + std::to_string(res->status));
+    return make_error(kHttpStatus, url + " answered HTTP " + std::to_string(res->status));
   return std::move(res->body);
 }
 
@@ -298,7 +296,7 @@ Result<ProviderMetadata> ProviderClient::metadata() {
       log_warn("discovery refresh failed, using the cached document: " + body.error().detail);
       return *meta_;
     }
-    return make_error("discovery_failed", body.error().detail);
+    return make_error(kDiscoveryFailed, body.error().detail);
   }
   auto m = parse_discovery(*body, config_.issuer, config_.trusted_hosts);
   if (!m) return m.error();
@@ -319,7 +317,7 @@ Result<void> ProviderClient::load_jwks(bool force) {
   auto body = fetch(m->jwks_uri);
   if (!body) {
     if (!keys_.empty()) return Ok{};  // keep serving with the keys we have
-    return make_error("jwks_failed", body.error().detail);
+    return make_error(kJwksFailed, body.error().detail);
   }
   auto keys = parse_jwks(*body);
   if (!keys) return keys.error();
@@ -336,7 +334,7 @@ Result<void> ProviderClient::load_jwks(bool force) {
 // forged token cost a fetch. Under the cache lock, a process first adopts what another one fetched meanwhile
 // (processes waiting on the lock then use the new keys instead of fetching them again).
 Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
-  if (now - jwks_forced_at_ < kJwksForceInterval) return make_error("jwks_rate_limited", "JWKS re-fetched recently");
+  if (now - jwks_forced_at_ < kJwksForceInterval) return make_error(kJwksRateLimited, "JWKS re-fetched recently");
   // Discovery before the lock: a stale document is re-fetched and saved, which takes the lock itself (an OFD lock
   // taken twice in one process would wait for itself).
   auto m = metadata();
@@ -344,7 +342,7 @@ Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
   const std::uint64_t generation = keys_generation_;
   merge_disk_cache();
   if (keys_generation_ != generation) return Ok{};  // newer keys from another process: try them first
-  if (now - jwks_forced_at_ < kJwksForceInterval) return make_error("jwks_rate_limited", "JWKS re-fetched recently");
+  if (now - jwks_forced_at_ < kJwksForceInterval) return make_error(kJwksRateLimited, "JWKS re-fetched recently");
   jwks_forced_at_ = now;  // counts even if the fetch fails: a failing JWKS must not be hammered either
   Result<std::string> body = m ? fetch(m->jwks_uri) : Result<std::string>(m.error());
   Result<std::vector<Jwk>> keys = body ? parse_jwks(*body) : Result<std::vector<Jwk>>(body.error());
@@ -355,7 +353,7 @@ Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
     jwks_at_ = now;
   }
   write_disk_cache();
-  if (!body) return make_error("jwks_failed", body.error().detail);
+  if (!body) return make_error(kJwksFailed, body.error().detail);
   if (!keys) return keys.error();
   return Ok{};
 }
@@ -363,7 +361,7 @@ Result<void> ProviderClient::force_jwks_fetch(std::int64_t now) {
 Result<Jws> ProviderClient::verify_signature(const std::string& token) {
   if (auto r = load_jwks(false); !r) return r.error();
   auto jws = verify_jwt(token, keys_);
-  if (!jws && jws.error().code == "jwt_unknown_kid") {
+  if (!jws && jws.error().code == kJwtUnknownKid) {
     // Key rotation: the provider may have published a new key since we cached the set.
     if (load_jwks(true)) jws = verify_jwt(token, keys_);
   }
@@ -396,7 +394,7 @@ Result<TokenSet> ProviderClient::token_request(std::vector<std::pair<std::string
   auto m = metadata();
   if (!m) return m.error();
   auto res = perform(client_post(m->token_endpoint, std::move(form)));
-  if (!res) return make_error("token_endpoint_failed", res.error().code + ": " + res.error().detail);
+  if (!res) return make_error(kTokenEndpointFailed, res.error().code + ": " + res.error().detail);
   return parse_token_response(res->status, res->body, clock_.now());
 }
 
@@ -404,18 +402,18 @@ Result<void> ProviderClient::revoke_refresh_token(const std::string& refresh_tok
   auto m = metadata();
   if (!m) return m.error();
   if (m->revocation_endpoint.empty())
-    return make_error("revocation_unsupported", "the discovery document lists no revocation_endpoint");
+    return make_error(kRevocationUnsupported, "the discovery document lists no revocation_endpoint");
   // RFC 7009 2.1: the token, a hint, and the client authentication the token endpoint uses.
   HttpRequest req = client_post(m->revocation_endpoint, {{"token", refresh_token}, {"token_type_hint", "refresh_token"}});
   req.connect_timeout_ms = std::min(req.connect_timeout_ms, kRevocationTimeoutMs);
   req.total_timeout_ms = std::min(req.total_timeout_ms, kRevocationTimeoutMs);
   auto res = perform(std::move(req));
-  if (!res) return make_error("revocation_failed", res.error().code + ": " + res.error().detail);
+  if (!res) return make_error(kRevocationFailed, res.error().code + ": " + res.error().detail);
   // RFC 7009 2.2: 200 whether or not the token was still valid; 2.2.1: an error response otherwise.
   if (res->status != 200) {
     auto j = nlohmann::json::parse(res->body, nullptr, false);
     std::string err = j.is_object() ? str_field(j, "error") : std::string();
-    return make_error("revocation_failed", "revocation endpoint answered " + std::to_string(res->status) +
+    return make_error(kRevocationFailed, "revocation endpoint answered " + std::to_string(res->status) +
                                                (err.empty() ? "" : " " + err));
   }
   return Ok{};
@@ -425,12 +423,12 @@ Result<TokenSet> ProviderClient::exchange_code(const std::string& code, const st
                                                const std::string& redirect_uri) {
   auto t = token_request({{"grant_type", "authorization_code"}, {"code", code}, {"redirect_uri", redirect_uri},
                           {"code_verifier", verifier}});
-  if (t && t->id_token.empty()) return make_error("token_response_invalid", "token response has no id_token");
+  if (t && t->id_token.empty()) return make_error(kTokenResponseInvalid, "token response has no id_token");
   return t;
 }
 
 Result<TokenSet> ProviderClient::refresh(const std::string& refresh_token) {
-  if (refresh_token.empty()) return make_error("token_error", "no refresh token in the session");
+  if (refresh_token.empty()) return make_error(kTokenError, "no refresh token in the session");
   return token_request({{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
 }
 
@@ -502,7 +500,7 @@ Result<nlohmann::json> ProviderClient::userinfo(const std::string& access_token)
   auto m = metadata();
   if (!m) return m.error();
   if (m->userinfo_endpoint.empty())
-    return make_error("userinfo_unsupported", "the discovery document lists no userinfo_endpoint");
+    return make_error(kUserinfoUnsupported, "the discovery document lists no userinfo_endpoint");
   HttpRequest req;
   req.url = m->userinfo_endpoint;
   req.connect_timeout_ms = config_.http_connect_timeout_ms;
@@ -510,13 +508,13 @@ Result<nlohmann::json> ProviderClient::userinfo(const std::string& access_token)
   req.headers.emplace_back("Accept", "application/json");
   req.headers.emplace_back("Authorization", "Bearer " + access_token);  // RFC 6750 2.1
   auto res = http_.perform(req);
-  if (!res) return make_error("userinfo_failed", res.error().code + ": " + res.error().detail);
+  if (!res) return make_error(kUserinfoFailed, res.error().code + ": " + res.error().detail);
   if (res->status != 200)
-    return make_error("userinfo_failed", "the userinfo endpoint answered HTTP " + std::to_string(res->status));
+    return make_error(kUserinfoFailed, "the userinfo endpoint answered HTTP " + std::to_string(res->status));
   auto j = nlohmann::json::parse(res->body, nullptr, false);
   // Core 5.3.2: JSON, or a signed/encrypted JWT when the client registered for one (this app never does).
-  if (!j.is_object()) return make_error("userinfo_failed", "the userinfo answer is not a JSON object");
-  if (str_field(j, "sub").empty()) return make_error("userinfo_failed", "the userinfo answer has no sub");
+  if (!j.is_object()) return make_error(kUserinfoFailed, "the userinfo answer is not a JSON object");
+  if (str_field(j, "sub").empty()) return make_error(kUserinfoFailed, "the userinfo answer has no sub");
   return j;
 }
 
@@ -526,14 +524,14 @@ Result<nlohmann::json> ProviderClient::introspect(const std::string& token) {
   auto m = metadata();
   if (!m) return m.error();
   if (m->introspection_endpoint.empty())
-    return make_error("token_opaque", "the bearer token is not a JWT and the provider lists no introspection_endpoint");
+    return make_error(kTokenOpaque, "the bearer token is not a JWT and the provider lists no introspection_endpoint");
   auto res = http_.perform(client_post(m->introspection_endpoint, {{"token", token}, {"token_type_hint", "access_token"}}));
-  if (!res) return make_error("introspection_failed", res.error().code + ": " + res.error().detail);
+  if (!res) return make_error(kIntrospectionFailed, res.error().code + ": " + res.error().detail);
   if (res->status != 200)
-    return make_error("introspection_failed", "the introspection endpoint answered HTTP " + std::to_string(res->status));
+    return make_error(kIntrospectionFailed, "the introspection endpoint answered HTTP " + std::to_string(res->status));
   auto j = nlohmann::json::parse(res->body, nullptr, false);
   if (!j.is_object() || !j.contains("active"))
-    return make_error("introspection_failed", "the introspection answer is not a JSON object with active");
+    return make_error(kIntrospectionFailed, "the introspection answer is not a JSON object with active");
   return j;
 }
 
@@ -557,12 +555,12 @@ Result<nlohmann::json> ProviderClient::verify_opaque_access_token(const std::str
   }
   // RFC 7662 2.2: only active (JSON true) counts; the answer's other members describe the token.
   if (auto active = answer.find("active"); active == answer.end() || *active != true)
-    return make_error("token_inactive", "the provider's introspection says the token is not active");
+    return make_error(kTokenInactive, "the provider's introspection says the token is not active");
   // A refresh token is never a bearer credential (Keycloak says "Refresh", others "refresh_token").
   std::string type = str_field(answer, "token_type");
   for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (type.find("refresh") != std::string::npos)
-    return make_error("token_inactive", "introspection describes a refresh token, not an access token");
+    return make_error(kTokenInactive, "introspection describes a refresh token, not an access token");
   nlohmann::json claims = answer;
   claims.erase("active");
   // iss and exp are optional in an introspection answer (2.2); it came from the issuer's own endpoint, and the

@@ -8,8 +8,25 @@
 #include <nlohmann/json.hpp>
 
 #include "util/result.hpp"
+#include "util/text.hpp"
 
 namespace kinde {
+
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kTokenBadAud = "token_bad_aud";  // error code
+inline constexpr const char* kTokenBadAzp = "token_bad_azp";  // error code
+inline constexpr const char* kTokenBadIss = "token_bad_iss";  // error code
+inline constexpr const char* kTokenBadNonce = "token_bad_nonce";  // error code
+inline constexpr const char* kTokenExpired = "token_expired";  // error code
+inline constexpr const char* kTokenIatFuture = "token_iat_future";  // error code
+inline constexpr const char* kTokenIsIdToken = "token_is_id_token";  // error code
+inline constexpr const char* kTokenNoAud = "token_no_aud";  // error code
+inline constexpr const char* kTokenNoAzp = "token_no_azp";  // error code
+inline constexpr const char* kTokenNoIat = "token_no_iat";  // error code
+inline constexpr const char* kTokenNoSub = "token_no_sub";  // error code
+inline constexpr const char* kTokenNotYetValid = "token_not_yet_valid";  // error code
+inline constexpr const char* kTokenInactive = "token_inactive";  // error code
+inline constexpr const char* kTokenOpaque = "token_opaque";  // error code
 
 struct IdTokenExpectations {
   std::string issuer, client_id, nonce;
@@ -50,7 +67,5 @@ struct AccessTokenExpectations {
 Result<void> check_access_token_claims(const nlohmann::json& header, const nlohmann::json& payload,
                                        const AccessTokenExpectations& expect);
 
-// Constant-time string equality (CRYPTO_memcmp; different lengths -> false without early exit on content).
-bool constant_time_equal(std::string_view a, std::string_view b);
 
 }  // namespace kinde

@@ -15,6 +15,7 @@
 #include "session/sealed.hpp"
 #include "util/log.hpp"
 #include "util/url.hpp"
+#include "util/encoding.hpp"
 
 namespace kinde {
 
@@ -124,7 +125,7 @@ std::string errno_text(int e) {
 }
 
 Error unavailable(int e, const std::string& action, const std::string& where) {
-  return make_error("session_store_unavailable", errno_text(e) + " " + action + " (" + where + ")");
+  return make_error(kSessionStoreUnavailable, errno_text(e) + " " + action + " (" + where + ")");
 }
 
 
@@ -226,7 +227,7 @@ class FileSessionStore : public SessionStore {
   }
 
   Result<void> save(const Session& s) override {
-    if (!is_valid_session_id(s.id)) return make_error("session_bad_id", "refusing to save a malformed id");
+    if (!is_valid_session_id(s.id)) return make_error(kSessionBadId, "refusing to save a malformed id");
     const Paths p = paths_for(s.id);
     const std::string blob = seal_session(s, key_, random_);
     auto guard = acquire(p);
@@ -238,7 +239,7 @@ class FileSessionStore : public SessionStore {
                                         const std::function<bool(std::optional<Session>&)>& fn) override {
     if (!is_valid_session_id(id)) {
       std::optional<Session> none;
-      if (fn(none) && none) return make_error("session_bad_id", "refusing to save a malformed id");
+      if (fn(none) && none) return make_error(kSessionBadId, "refusing to save a malformed id");
       return std::optional<Session>{};
     }
     const Paths p = paths_for(id);
@@ -261,7 +262,7 @@ class FileSessionStore : public SessionStore {
       return current;
     }
     if (next) {
-      if (next->id != id) return make_error("session_bad_id", "update may not change the session id (use rotate)");
+      if (next->id != id) return make_error(kSessionBadId, "update may not change the session id (use rotate)");
       const std::string blob = seal_session(*next, key_, random_);
       if (auto r = write_record(p, blob); !r) return r.error();
       return next;
@@ -314,7 +315,7 @@ class FileSessionStore : public SessionStore {
 
   Result<void> keep_refresh_result(const std::string& id, const std::string& spent, const nlohmann::json& result,
                                    std::int64_t now) override {
-    if (!is_valid_session_id(id)) return make_error("session_bad_id", "refusing to keep a result for a malformed id");
+    if (!is_valid_session_id(id)) return make_error(kSessionBadId, "refusing to keep a result for a malformed id");
     const Paths p = grace_paths(refresh_grace_name(spent));
     if (ops_->mkdir(p.shard.c_str(), 0700) != 0 && errno != EEXIST) return unavailable(errno, "creating session directory", p.shard);
     // Written whole and renamed into place like a session record: a reader sees none or all of it.
@@ -377,9 +378,9 @@ class FileSessionStore : public SessionStore {
   }
 
   std::optional<Session> decode(const std::string& blob, const std::string& id, const Paths& p) const {
-    // open_session is a pure function of (record, key, id), and decrypting + parsing the JSON was
-    // half of a signed-in request (callgrind): a record read before, byte for byte, is reused. The
-    // file is still read every time, so a change by another process is always seen.
+    // open_session is a pure function of (record, key, id): a record read before, byte for byte, is
+    // reused rather than decrypted and parsed again. The file is still read every time, so a change by
+    // another process is always seen.
     auto hit = decoded_.find(p.hash);
     if (hit != decoded_.end() && hit->second.first == blob) return hit->second.second;
     auto r = open_session(blob, key_, id);
@@ -435,7 +436,7 @@ class FileSessionStore : public SessionStore {
       }
       // Created by someone else while we waited: go round and lock that file instead.
     }
-    return make_error("session_store_unavailable", "session lock kept changing hands (" + p.shard + ")");
+    return make_error(kSessionStoreUnavailable, "session lock kept changing hands (" + p.shard + ")");
   }
 
   // Temp file in the same directory, synced, renamed into place; on any failure the temp file is
@@ -585,13 +586,13 @@ Result<void> check_owner_and_mode(const struct stat& st, const std::string& what
                                   const char* forbidden_text) {
   const uid_t me = ::geteuid();
   if (st.st_uid != me) {
-    return make_error("session_dir_unsafe", what + " is owned by uid " + std::to_string(st.st_uid) +
+    return make_error(kSessionDirUnsafe, what + " is owned by uid " + std::to_string(st.st_uid) +
                                                 " but the app runs as uid " + std::to_string(me));
   }
   if ((st.st_mode & forbidden) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return make_error("session_dir_unsafe", what + " is " + forbidden_text + " (mode " + mode + "); chmod " +
+    return make_error(kSessionDirUnsafe, what + " is " + forbidden_text + " (mode " + mode + "); chmod " +
                                                 (S_ISDIR(st.st_mode) ? "700 " : "600 ") + what);
   }
   return Ok{};
@@ -611,7 +612,7 @@ std::string parent_dir(const std::string& path) {
 }
 
 Error key_unavailable(int e, const std::string& action, const std::string& where) {
-  return make_error("session_key_unavailable", errno_text(e) + " " + action + " (" + where + ")");
+  return make_error(kSessionKeyUnavailable, errno_text(e) + " " + action + " (" + where + ")");
 }
 
 // The key in the file at path, checked like the session directory; nullopt when there is none.
@@ -624,14 +625,14 @@ Result<std::optional<std::string>> read_key_file(FileOps& ops, const std::string
   Fd fd(&ops, raw);
   struct stat st {};
   if (ops.fstat(raw, &st) != 0) return key_unavailable(errno, "reading session key", path);
-  if (!S_ISREG(st.st_mode)) return make_error("session_key_unavailable", path + " is not a regular file");
+  if (!S_ISREG(st.st_mode)) return make_error(kSessionKeyUnavailable, path + " is not a regular file");
   if (auto r = check_owner_and_mode(st, path, 077, "readable or writable by group or others"); !r) {
-    return make_error("session_key_unsafe", r.error().detail);
+    return make_error(kSessionKeyUnsafe, r.error().detail);
   }
   std::string key;
   if (read_all(ops, raw, key) != 0) return key_unavailable(errno, "reading session key", path);
   if (key.size() < 32) {
-    return make_error("session_key_unavailable", path + " holds " + std::to_string(key.size()) +
+    return make_error(kSessionKeyUnavailable, path + " holds " + std::to_string(key.size()) +
                                                      " bytes, fewer than 32; delete it to create a new one (all sessions end)");
   }
   return std::optional<std::string>(std::move(key));
@@ -676,13 +677,13 @@ std::string session_file_path(const std::string& dir, const std::string& id) {
 Result<std::unique_ptr<SessionStore>> open_file_session_store(const FileStoreOptions& options, Random& random) {
   std::shared_ptr<FileOps> ops = options.ops ? options.ops : std::make_shared<FileOps>();
   const std::string dir = trim_dir(options.dir);
-  if (dir.empty()) return make_error("session_store_unavailable", "no session directory configured");
+  if (dir.empty()) return make_error(kSessionStoreUnavailable, "no session directory configured");
   if (options.secret.empty()) {
     // The key lives apart from the data (load_or_create_session_key), never in this directory.
-    return make_error("session_secret_required", "no session key given to the file store");
+    return make_error(kSessionSecretRequired, "no session key given to the file store");
   }
   if (options.secret.size() < 32) {
-    return make_error("session_secret_weak", "KINDE_SESSION_SECRET must be at least 32 bytes (" +
+    return make_error(kSessionSecretWeak, "KINDE_SESSION_SECRET must be at least 32 bytes (" +
                                                  std::to_string(options.secret.size()) + " given)");
   }
 
@@ -692,13 +693,13 @@ Result<std::unique_ptr<SessionStore>> open_file_session_store(const FileStoreOpt
     if (auto r = make_dirs(*ops, dir); !r) return r.error();
     if (ops->stat(dir.c_str(), &st) != 0) return unavailable(errno, "checking session directory", dir);
   }
-  if (!S_ISDIR(st.st_mode)) return make_error("session_store_unavailable", dir + " is not a directory");
+  if (!S_ISDIR(st.st_mode)) return make_error(kSessionStoreUnavailable, dir + " is not a directory");
   if (auto r = check_owner_and_mode(st, dir, 022, "writable by group or others"); !r) return r.error();
 
   if (auto r = probe_writable(*ops, random, dir); !r) return r.error();
   std::string key = derive_session_key(options.secret);
   // The garbage collector's first shard is drawn on its first run, not here: a plain CGI request
-  // that only reads a session then never seeds OpenSSL's generator (8M instructions, by callgrind).
+  // that only reads a session then never seeds OpenSSL's generator.
   return std::unique_ptr<SessionStore>(
       std::make_unique<FileSessionStore>(options, std::move(ops), std::move(key), random, -1));
 }
@@ -707,7 +708,7 @@ Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& o
   std::shared_ptr<FileOps> ops = options.ops ? options.ops : std::make_shared<FileOps>();
   const std::string& path = options.path;
   const std::string& legacy = options.legacy_path;
-  if (path.empty()) return make_error("session_key_unavailable", "no session key file configured");
+  if (path.empty()) return make_error(kSessionKeyUnavailable, "no session key file configured");
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto found = read_key_file(*ops, path);
     if (!found) return found.error();
@@ -763,11 +764,11 @@ Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& o
     const int e = create_key_file(*ops, random, path, material);
     if (e == 0) return SessionKeyFile{material, path, "created", false};
     if (e == EEXIST) continue;
-    return make_error("session_key_unavailable",
+    return make_error(kSessionKeyUnavailable,
                       text({errno_text(e), " creating session key ", path, "; create it as the app's user with ",
                             "(umask 077; openssl rand -base64 48 > ", path, "), or set KINDE_SESSION_SECRET"}));
   }
-  return make_error("session_key_unavailable", "session key " + path + " kept appearing and vanishing");
+  return make_error(kSessionKeyUnavailable, "session key " + path + " kept appearing and vanishing");
 }
 
 }  // namespace kinde

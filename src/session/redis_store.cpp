@@ -15,6 +15,7 @@
 #include "session/sealed.hpp"
 #include "util/log.hpp"
 #include "util/url.hpp"
+#include "util/encoding.hpp"
 
 namespace kinde {
 
@@ -43,7 +44,7 @@ bool parse_int(std::string_view s, int lo, int hi, int& out) {
 }
 
 Error bad_url(const std::string& why) {
-  return make_error("session_store_bad_url", "KINDE_SESSION_STORE: " + why);
+  return make_error(kSessionStoreBadUrl, "KINDE_SESSION_STORE: " + why);
 }
 
 Result<RedisAddress> parse_unix_url(std::string_view rest) {
@@ -134,7 +135,7 @@ timeval to_timeval(int ms) {
   return tv;
 }
 
-Error unavailable(const std::string& detail) { return make_error("session_store_unavailable", detail); }
+Error unavailable(const std::string& detail) { return make_error(kSessionStoreUnavailable, detail); }
 
 
 // ---- Lua scripts (each runs atomically inside Redis) -------------------------------------------
@@ -240,7 +241,7 @@ class RedisSessionStore : public SessionStore {
   }
 
   Result<void> save(const Session& s) override {
-    if (!is_valid_session_id(s.id)) return make_error("session_bad_id", "refusing to save a malformed id");
+    if (!is_valid_session_id(s.id)) return make_error(kSessionBadId, "refusing to save a malformed id");
     const std::string k = session_key(s.id);
     const std::int64_t ttl = ttl_ms(s, s.last_used);
     if (ttl < 0) {
@@ -264,7 +265,7 @@ class RedisSessionStore : public SessionStore {
                                         const std::function<bool(std::optional<Session>&)>& fn) override {
     if (!is_valid_session_id(id)) {
       std::optional<Session> none;
-      if (fn(none) && none) return make_error("session_bad_id", "refusing to save a malformed id");
+      if (fn(none) && none) return make_error(kSessionBadId, "refusing to save a malformed id");
       return std::optional<Session>{};
     }
     const std::string k = session_key(id);
@@ -294,7 +295,7 @@ class RedisSessionStore : public SessionStore {
       return current;
     }
     if (next) {
-      if (next->id != id) return make_error("session_bad_id", "update may not change the session id (use rotate)");
+      if (next->id != id) return make_error(kSessionBadId, "update may not change the session id (use rotate)");
       const std::int64_t ttl = ttl_ms(*next, now);
       if (ttl < 0) {
         if (auto c = guard.commit("del", "", 0); !c) return c.error();
@@ -351,7 +352,7 @@ class RedisSessionStore : public SessionStore {
 
   Result<void> keep_refresh_result(const std::string& id, const std::string& spent, const nlohmann::json& result,
                                    std::int64_t now) override {
-    if (!is_valid_session_id(id)) return make_error("session_bad_id", "refusing to keep a result for a malformed id");
+    if (!is_valid_session_id(id)) return make_error(kSessionBadId, "refusing to keep a result for a malformed id");
     const std::string name = refresh_grace_name(spent);
     // Redis drops it after the grace period (PX); open_refresh_result checks the sealed expiry too.
     auto r = command({"SET", opt_.key_prefix + "r:" + name,
@@ -635,7 +636,7 @@ std::unique_ptr<ProviderCache> make_redis_provider_cache(SessionStore& store, in
 
 Result<RedisAddress> parse_redis_url(std::string_view url) {
   if (url.rfind("rediss://", 0) == 0) {
-    return make_error("session_store_unsupported",
+    return make_error(kSessionStoreUnsupported,
                       "rediss:// needs hiredis with TLS; use a local stunnel or a unix socket");
   }
   if (url.rfind("redis://", 0) == 0) return parse_tcp_url(url.substr(8));
@@ -673,13 +674,13 @@ std::string redis_session_key(const std::string& prefix, const std::string& id) 
 
 Result<std::unique_ptr<SessionStore>> open_redis_session_store(const RedisStoreOptions& options, Random& random) {
   if (options.secret.empty()) {
-    return make_error("session_secret_required",
+    return make_error(kSessionSecretRequired,
                       "a Redis session store needs KINDE_SESSION_SECRET, the same on every server that shares it "
                       "(each would otherwise make its own key and reject the others' sessions); "
                       "create one with: openssl rand -base64 48");
   }
   if (options.secret.size() < 32) {
-    return make_error("session_secret_weak", "KINDE_SESSION_SECRET must be at least 32 characters");
+    return make_error(kSessionSecretWeak, "KINDE_SESSION_SECRET must be at least 32 characters");
   }
   auto addr = parse_redis_url(options.url);
   if (!addr) return addr.error();

@@ -1,6 +1,6 @@
 #include "session/sealed.hpp"
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "util/url.hpp"
 
 #include <openssl/core_names.h>
@@ -36,7 +36,7 @@ std::int64_t get_u64(std::string_view in) {
 const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 unsigned char* bytes(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
 
-Error invalid(std::string detail) { return make_error("session_record_invalid", std::move(detail)); }
+Error invalid(std::string detail) { return make_error(kSessionRecordInvalid, std::move(detail)); }
 
 // HKDF-SHA256(material, info) -> 32 bytes.
 std::string hkdf_key(std::string_view material, std::string_view info_text) {
@@ -220,12 +220,12 @@ class KeySealer : public Sealer {
 
   Result<std::string> open(std::string_view sealed, std::string_view context) const override {
     auto raw = base64url_decode(sealed);
-    if (!raw || raw->empty()) return make_error("sealed_invalid", "not base64url");
+    if (!raw || raw->empty()) return make_error(kSealedInvalid, "not base64url");
     if (static_cast<unsigned char>((*raw)[0]) != kSealerVersion)
-      return make_error("sealed_invalid", "unsupported version " + std::to_string(static_cast<unsigned char>((*raw)[0])));
+      return make_error(kSealedInvalid, "unsupported version " + std::to_string(static_cast<unsigned char>((*raw)[0])));
     const std::string version = raw->substr(0, 1);
     auto plain = aead_open(key_, aad(version, context), std::string_view(*raw).substr(1));
-    if (!plain) return make_error("sealed_invalid", "authentication failed (tampered, another key, or another context)");
+    if (!plain) return make_error(kSealedInvalid, "authentication failed (tampered, another key, or another context)");
     return std::move(*plain);
   }
 

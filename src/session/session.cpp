@@ -48,7 +48,7 @@ class MemorySessionStore : public SessionStore {
   }
 
   Result<void> save(const Session& s) override {
-    if (!is_valid_session_id(s.id)) return make_error("session_bad_id", "refusing to save a malformed id");
+    if (!is_valid_session_id(s.id)) return make_error(kSessionBadId, "refusing to save a malformed id");
     map_[s.id] = s;
     return Ok{};
   }
@@ -62,7 +62,7 @@ class MemorySessionStore : public SessionStore {
     // fn returning false writes nothing, so the caller gets the stored state, not fn's scratch copy.
     if (!fn(s)) return before;
     if (s) {
-      if (s->id != id) return make_error("session_bad_id", "update may not change the session id (use rotate)");
+      if (s->id != id) return make_error(kSessionBadId, "update may not change the session id (use rotate)");
       if (auto r = save(*s); !r) return r.error();
     } else if (before) {
       map_.erase(id);

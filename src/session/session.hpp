@@ -13,6 +13,19 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kSealedInvalid = "sealed_invalid";  // error code
+inline constexpr const char* kSessionBadId = "session_bad_id";  // error code
+inline constexpr const char* kSessionDirUnsafe = "session_dir_unsafe";  // error code
+inline constexpr const char* kSessionKeyUnavailable = "session_key_unavailable";  // error code
+inline constexpr const char* kSessionKeyUnsafe = "session_key_unsafe";  // error code
+inline constexpr const char* kSessionRecordInvalid = "session_record_invalid";  // error code
+inline constexpr const char* kSessionSecretRequired = "session_secret_required";  // error code
+inline constexpr const char* kSessionSecretWeak = "session_secret_weak";  // error code
+inline constexpr const char* kSessionStoreBadUrl = "session_store_bad_url";  // error code
+inline constexpr const char* kSessionStoreUnavailable = "session_store_unavailable";  // error code
+inline constexpr const char* kSessionStoreUnsupported = "session_store_unsupported";  // error code
+
 // Session id: 32 random bytes as base64url (43 chars, [A-Za-z0-9_-]).
 // True when text has exactly that shape; anything else is "no session" and never reaches a store.
 bool is_valid_session_id(std::string_view text);

@@ -62,10 +62,10 @@ Result<int> listen_fds_count(const std::optional<std::string>& listen_pid,
   long long pid = 0;
   long long n = 0;
   if (!parse_decimal(*listen_pid, pid))
-    return make_error("listen_fds_invalid", "LISTEN_PID is not a process id: '" + *listen_pid + "'");
+    return make_error(kListenFdsInvalid, "LISTEN_PID is not a process id: '" + *listen_pid + "'");
   if (pid != self) return 0;
   if (!parse_decimal(*listen_fds, n) || n > 1024)
-    return make_error("listen_fds_invalid", "LISTEN_FDS is not a number of descriptors: '" + *listen_fds + "'");
+    return make_error(kListenFdsInvalid, "LISTEN_FDS is not a number of descriptors: '" + *listen_fds + "'");
   return static_cast<int>(n);
 }
 
@@ -88,16 +88,16 @@ Result<bool> adopt_systemd_socket() {
   if (!count) return count.error();
   if (*count == 0) return false;
   if (*count != 1)
-    return make_error("listen_fds_invalid", "systemd passed " + std::to_string(*count) +
+    return make_error(kListenFdsInvalid, "systemd passed " + std::to_string(*count) +
                                                 " sockets; kinde.fcgi serves one (one ListenStream= in the .socket unit)");
   if (!is_listening_socket(kListenFdsStart))
-    return make_error("listen_fds_invalid", "the descriptor systemd passed (fd 3) is not a listening stream socket "
+    return make_error(kListenFdsInvalid, "the descriptor systemd passed (fd 3) is not a listening stream socket "
                                             "(the .socket unit needs ListenStream= and Accept=no)");
   // libfcgi expects a blocking accept (a .socket unit may say NonBlocking=yes).
   int flags = fcntl(kListenFdsStart, F_GETFL);
   if (flags >= 0 && (flags & O_NONBLOCK)) fcntl(kListenFdsStart, F_SETFL, flags & ~O_NONBLOCK);
   if (dup2(kListenFdsStart, 0) != 0)
-    return make_error("listen_fds_invalid", std::string("cannot move the socket to fd 0: ") + std::strerror(errno));
+    return make_error(kListenFdsInvalid, std::string("cannot move the socket to fd 0: ") + std::strerror(errno));
   close(kListenFdsStart);
   return true;
 }

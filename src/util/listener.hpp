@@ -12,6 +12,9 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kListenFdsInvalid = "listen_fds_invalid";  // error code
+
 // The number of descriptors systemd passed to the process `self`: LISTEN_FDS when LISTEN_PID
 // equals self; 0 when either is unset or LISTEN_PID names another process (the variables were
 // meant for a parent). Error "listen_fds_invalid" when a value is not a decimal number.

@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <stdexcept>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 
 namespace kinde {
 

@@ -6,7 +6,8 @@
 
 namespace kinde {
 
-// An error code (stable, snake_case, e.g. "id_token_bad_signature") and a human detail.
+// An error code (stable, snake_case; each module's header names its codes as kConstants, e.g.
+// kJwtBadSignature in jose/jws.hpp) and a human detail.
 struct Error {
   std::string code;
   std::string detail;

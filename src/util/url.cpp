@@ -1,4 +1,5 @@
 #include "util/url.hpp"
+#include "util/text.hpp"
 
 #include <cctype>
 #include <cstdint>
@@ -13,11 +14,6 @@ int hex_value(char c) {
   return -1;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -38,17 +34,6 @@ std::optional<std::string> percent_decode(std::string_view in, bool plus_is_spac
     } else {
       out += c;
     }
-  }
-  return out;
-}
-
-std::string hex_encode(std::string_view bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 0x0f];
   }
   return out;
 }
@@ -127,29 +112,6 @@ std::optional<std::string> find_param(const Params& params, std::string_view nam
   return std::nullopt;
 }
 
-bool is_valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    std::size_t len;
-    std::uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-    else return false;
-    if (i + len > s.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
 
 std::string html_escape(std::string_view s) {
   std::string out;
@@ -231,6 +193,13 @@ std::optional<UrlOrigin> parse_url_origin(std::string_view url) {
 std::string prefixed_cookie_name(std::string_view name, bool secure, std::string_view path) {
   if (!secure) return std::string(name);
   return (path == "/" ? "__Host-" : "__Secure-") + std::string(name);
+}
+
+std::string origin_of(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return {};
+  auto slash = url.find('/', scheme + 3);
+  return slash == std::string::npos ? url : url.substr(0, slash);
 }
 
 }  // namespace kinde

@@ -12,8 +12,6 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 
 // Percent-decodes (and '+' as space when plus_is_space). nullopt on a bad escape ("%zz", "%4").
 std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space);
-// Lower-case hex of bytes ("\x01\xab" -> "01ab").
-std::string hex_encode(std::string_view bytes);
 // Encodes everything except RFC 3986 unreserved characters.
 std::string url_encode(std::string_view in);
 // Parses "a=1&b=2" (application/x-www-form-urlencoded); nullopt on a bad escape or NUL byte.
@@ -31,8 +29,6 @@ std::string prefixed_cookie_name(std::string_view name, bool secure, std::string
 std::size_t count_param(const Params& params, std::string_view name);
 // First value of name, or nullopt.
 std::optional<std::string> find_param(const Params& params, std::string_view name);
-// True when s is valid UTF-8 (no overlongs, no surrogates).
-bool is_valid_utf8(std::string_view s);
 // HTML-escapes & < > " ' (for the few places that build HTML outside templates).
 std::string html_escape(std::string_view s);
 
@@ -52,5 +48,8 @@ struct UrlOrigin {
 // else, including userinfo ("https://a@b"), percent-escapes or backslashes in the authority, and any control
 // character, space or backslash in the whole URL: a URL read two ways could send a request elsewhere.
 std::optional<UrlOrigin> parse_url_origin(std::string_view url);
+
+// "https://host:port" of an absolute URL (up to the first '/' after the scheme); "" without "://".
+std::string origin_of(const std::string& url);
 
 }  // namespace kinde

@@ -125,7 +125,7 @@ bool same_json(const nlohmann::json& a, const nlohmann::json& b) {
 Result<std::shared_ptr<const View>> View::load(const std::string& dir) {
   auto view = std::make_shared<View>();
   DIR* d = ::opendir(dir.c_str());
-  if (!d) return make_error("template_dir", "cannot open template directory " + dir);
+  if (!d) return make_error(kTemplateDir, "cannot open template directory " + dir);
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
     const std::string ext = ".mustache";
@@ -136,14 +136,14 @@ Result<std::shared_ptr<const View>> View::load(const std::string& dir) {
     std::ifstream in(path);
     if (!in) {
       ::closedir(d);
-      return make_error("template_read", "cannot read template " + path);
+      return make_error(kTemplateRead, "cannot read template " + path);
     }
     std::stringstream ss;
     ss << in.rdbuf();
     view->templates_[name.substr(0, name.size() - ext.size())] = ss.str();
   }
   ::closedir(d);
-  if (view->templates_.empty()) return make_error("template_dir", "no *.mustache templates in " + dir);
+  if (view->templates_.empty()) return make_error(kTemplateDir, "no *.mustache templates in " + dir);
   return std::shared_ptr<const View>(view);
 }
 
@@ -155,9 +155,9 @@ std::shared_ptr<const View> View::from_templates(std::map<std::string, std::stri
 
 Result<std::string> View::render(const std::string& name, const nlohmann::json& context) const {
   auto it = templates_.find(name);
-  if (it == templates_.end()) return make_error("template_missing", "no template named " + name);
-  // mstch has no compiled-template API: every render parses the template and all partials again
-  // (two thirds of a signed-in home request, by callgrind). Rendering is a pure function of the
+  if (it == templates_.end()) return make_error(kTemplateMissing, "no template named " + name);
+  // mstch has no compiled-template API: every render parses the template and all partials again.
+  // Rendering is a pure function of the
   // immutable templates and the context, so a page rendered before is reused. Lookup is by a
   // 64-bit hash of name and context, and a hit is only taken when the stored name and context are
   // exactly equal to these (same_json), so a hash collision can never serve another user's page.

@@ -13,6 +13,11 @@
 
 namespace kinde {
 
+// Error codes (Error::code) this module returns.
+inline constexpr const char* kTemplateDir = "template_dir";  // error code
+inline constexpr const char* kTemplateMissing = "template_missing";  // error code
+inline constexpr const char* kTemplateRead = "template_read";  // error code
+
 class View {
  public:
   // Loads every *.mustache file in dir; each is also available as a partial by its base name.

@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto tokens = kinde::ProviderClient::parse_token_response(status, body, kinde::fuzz::kNow);
   if (!tokens) {
     const std::string& code = tokens.error().code;
-    FUZZ_CHECK(code == "token_error" || code == "token_endpoint_failed" || code == "token_response_invalid");
+    FUZZ_CHECK(code == kTokenError || code == kTokenEndpointFailed || code == kTokenResponseInvalid);
     return 0;
   }
   FUZZ_CHECK(status == 200);

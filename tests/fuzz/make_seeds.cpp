@@ -11,7 +11,7 @@
 #include <openssl/pem.h>
 
 #include "fuzz_common.hpp"
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "session/sealed.hpp"
 #include "unit/test_keys.hpp"
 

@@ -21,9 +21,6 @@ constexpr const char* kUserAccessToken = "user-access-token-BBBB";
 constexpr const char* k422 =
     R"({"detail":[{"loc":["path","item_id"],"msg":"value is not a valid integer","type":"type_error.integer"}]})";
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 json alice_access() {
   return json::parse(R"({"iss":"https://idp.example","sub":"kp_alice","org_code":"org_123",
@@ -180,6 +177,7 @@ BOOST_AUTO_TEST_CASE(unauthenticated_is_401_before_any_validation) {
       BOOST_TEST(r.status == 401);
       BOOST_TEST(r.body == R"({"detail":"Not authenticated"})");
       BOOST_TEST(r.header("Content-Type") == "application/json");
+      BOOST_TEST(r.header("WWW-Authenticate") == "Bearer");
     }
   }
   // A cookie naming no session is no better.
@@ -213,6 +211,10 @@ BOOST_AUTO_TEST_CASE(a_session_cookie_opens_the_api) {
   BOOST_TEST(r.body == R"({"item_id":5,"q":"x"})");
   // With a session, validation still applies after authentication.
   BOOST_TEST(t.handle(call("/items/five", "", "", cookie)).body == k422);
+  // A query that is not UTF-8 still gives valid JSON.
+  Response latin1 = t.handle(call("/items/1", "q=caf%E9", "", cookie));
+  BOOST_TEST(latin1.status == 200);
+  BOOST_TEST(json::parse(latin1.body)["q"].is_string());
 }
 
 BOOST_AUTO_TEST_CASE(the_bearer_token_decides_over_a_session_cookie) {

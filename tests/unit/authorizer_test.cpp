@@ -17,9 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 // Every value of a response header (Variable-* may in principle repeat).
 std::vector<std::string> header_values(const Response& r, const std::string& name) {

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "app/runtime.hpp"
@@ -26,9 +27,6 @@ Result<Config> load(const std::string& name, std::map<std::string, std::string> 
   return load_config(project_path("tests/data/config/" + name + ".conf"), true, env_of(std::move(env)));
 }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 }  // namespace
 
@@ -67,7 +65,7 @@ BOOST_AUTO_TEST_CASE(dotenv_handles_quotes_comments_export_and_spaces) {
 BOOST_AUTO_TEST_CASE(dotenv_errors_name_the_line) {
   auto unterminated = parse_dotenv("A=1\nB=\"open\n");
   BOOST_REQUIRE(!unterminated);
-  BOOST_TEST(unterminated.error().code == "config_syntax");
+  BOOST_TEST(unterminated.error().code == kConfigSyntax);
   BOOST_TEST(contains(unterminated.error().detail, "line 2"));
 
   auto no_equals = parse_dotenv("A=1\n\nJUSTAWORD\n");
@@ -144,14 +142,14 @@ BOOST_AUTO_TEST_CASE(environment_alone_is_enough_without_a_file) {
 BOOST_AUTO_TEST_CASE(an_explicit_missing_file_is_an_error) {
   auto r = load_config("/nonexistent/kinde.conf", true, env_of({}));
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().code == "config_missing");
+  BOOST_TEST(r.error().code == kConfigMissing);
   BOOST_TEST(contains(r.error().detail, "/nonexistent/kinde.conf"));
 }
 
 BOOST_AUTO_TEST_CASE(every_missing_key_is_named) {
   auto r = load("missing");
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().code == "config_invalid");
+  BOOST_TEST(r.error().code == kConfigInvalid);
   const std::string& d = r.error().detail;
   BOOST_TEST(contains(d, "KINDE_CLIENT_ID is missing"));
   BOOST_TEST(contains(d, "KINDE_CLIENT_SECRET is missing"));
@@ -301,7 +299,7 @@ BOOST_AUTO_TEST_CASE(callback_url_must_be_absolute) {
 BOOST_AUTO_TEST_CASE(syntax_error_in_file_names_file_and_line) {
   auto r = load("syntax_error");
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().code == "config_syntax");
+  BOOST_TEST(r.error().code == kConfigSyntax);
   BOOST_TEST(contains(r.error().detail, "syntax_error.conf"));
   BOOST_TEST(contains(r.error().detail, "line 2"));
 }
@@ -377,6 +375,58 @@ BOOST_AUTO_TEST_CASE(redis_prefix_defaults_to_kinde_and_refuses_spaces_and_glob_
     }
   }
   BOOST_TEST(!load("full", {{"KINDE_REDIS_PREFIX", std::string(65, 'k')}}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The loader's key table is the one list of keys: the README's table and etc/kinde.conf.example must
+// name every key (and the README every alias), and the README's table must name no key it lacks.
+BOOST_AUTO_TEST_SUITE(config_key_table)
+
+std::string read_project_file(const std::string& rel) {
+  std::ifstream in(project_path(rel));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+BOOST_AUTO_TEST_CASE(readme_and_example_name_every_key_of_the_loader) {
+  const std::string readme = read_project_file("README.md");
+  const std::string example = read_project_file("etc/kinde.conf.example");
+  BOOST_TEST(config_keys().size() >= 20u);
+  for (const ConfigKey& k : config_keys()) {
+    BOOST_TEST_CONTEXT(k.name) {
+      BOOST_TEST(contains(readme, "`" + k.name + "`"));
+      BOOST_TEST(contains(example, k.name + "="));
+      for (const std::string& alias : k.aliases) BOOST_TEST(contains(readme, "`" + alias + "`"), alias);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_readme_table_names_no_key_the_loader_does_not_read) {
+  std::set<std::string> known;
+  for (const ConfigKey& k : config_keys()) {
+    known.insert(k.name);
+    known.insert(k.aliases.begin(), k.aliases.end());
+  }
+  const std::string readme = read_project_file("README.md");
+  const auto start = readme.find("\n## Configuration");
+  BOOST_REQUIRE(start != std::string::npos);
+  const auto end = readme.find("\n## ", start + 1);
+  std::istringstream table(readme.substr(start, end - start));
+  std::size_t rows = 0;
+  for (std::string line; std::getline(table, line);) {
+    if (line.rfind("| `", 0) != 0) continue;
+    ++rows;
+    const std::string first_cell = line.substr(0, line.find(" | "));
+    for (std::size_t at = first_cell.find('`'); at != std::string::npos; at = first_cell.find('`', at)) {
+      const auto close = first_cell.find('`', at + 1);
+      const std::string name = first_cell.substr(at + 1, close - at - 1);
+      BOOST_TEST(known.count(name) == 1u, name << " is in the README's table but not read by load_config");
+      at = close + 1;
+    }
+  }
+  BOOST_TEST(rows >= 15u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -18,8 +18,10 @@
 
 #include "app/app.hpp"
 #include "cgi/request.hpp"
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
+#include "jose/jws.hpp"
 #include "oidc/client.hpp"
+#include "oidc/token_checks.hpp"
 #include "session/sealed.hpp"
 #include "session/session.hpp"
 #include "util/clock.hpp"
@@ -27,6 +29,11 @@
 #include "view/view.hpp"
 
 namespace kinde::testing {
+
+// True when needle occurs in haystack (the one substring check every test file uses).
+inline bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Files under the project tree (tests may run from the repo root or from a build directory).
@@ -191,7 +198,7 @@ class FakeOidcClient : public OidcClient {
   Result<TokenSet> refresh(const std::string& refresh_token) override {
     refreshes.push_back(refresh_token);
     refresh_deadlines.push_back(deadline);
-    if (refresh_results.empty()) return make_error("token_endpoint_failed", "no scripted refresh result");
+    if (refresh_results.empty()) return make_error(kTokenEndpointFailed, "no scripted refresh result");
     Result<TokenSet> r = std::move(refresh_results.front());
     refresh_results.pop_front();
     return r;
@@ -200,28 +207,28 @@ class FakeOidcClient : public OidcClient {
                                          std::int64_t) override {
     id_checks.emplace_back(token, nonce);
     auto it = id_tokens.find(token);
-    if (it == id_tokens.end()) return make_error("id_token_bad_signature", "unknown test token");
+    if (it == id_tokens.end()) return make_error(kJwtBadSignature, "unknown test token");
     if (!nonce.empty() && it->second.value("nonce", std::string()) != nonce)
-      return make_error("id_token_nonce_mismatch", "nonce differs");
+      return make_error(kTokenBadNonce, "nonce differs");
     return it->second;
   }
   Result<nlohmann::json> verify_access_token(const std::string& token, std::int64_t) override {
     auto it = access_tokens.find(token);
-    if (it == access_tokens.end()) return make_error("access_token_invalid", "unknown test token");
+    if (it == access_tokens.end()) return make_error(kJwtBadSignature, "unknown test token");
     return it->second;
   }
   std::map<std::string, nlohmann::json> userinfos;  // UserInfo answers by access token
   std::vector<std::string> userinfo_calls;          // access tokens presented to userinfo()
   Result<nlohmann::json> userinfo(const std::string& access_token) override {
     userinfo_calls.push_back(access_token);
-    if (meta.userinfo_endpoint.empty()) return make_error("userinfo_unsupported", "no userinfo_endpoint");
+    if (meta.userinfo_endpoint.empty()) return make_error(kUserinfoUnsupported, "no userinfo_endpoint");
     auto it = userinfos.find(access_token);
-    if (it == userinfos.end()) return make_error("userinfo_failed", "HTTP 401 (test)");
+    if (it == userinfos.end()) return make_error(kUserinfoFailed, "HTTP 401 (test)");
     return it->second;
   }
   Result<void> revoke_refresh_token(const std::string& refresh_token) override {
     revoked.push_back(refresh_token);
-    if (meta.revocation_endpoint.empty()) return make_error("revocation_unsupported", "no revocation_endpoint");
+    if (meta.revocation_endpoint.empty()) return make_error(kRevocationUnsupported, "no revocation_endpoint");
     if (revoke_error) return *revoke_error;
     return Ok{};
   }
@@ -314,7 +321,7 @@ class FailingStore : public SessionStore {
   const SessionLimits& limits() const override { return inner_->limits(); }
 
  private:
-  static Error fail() { return make_error("session_store_unavailable", "disk full (test)"); }
+  static Error fail() { return make_error(kSessionStoreUnavailable, "disk full (test)"); }
   std::unique_ptr<SessionStore> inner_ = make_memory_session_store(SessionLimits{});
 };
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "session/file_store.hpp"
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "session/sealed.hpp"
 #include "util/log.hpp"
 #include "util/random.hpp"
@@ -198,7 +198,7 @@ struct CountingOps : FileOps {
 void check_fault(SessionStore& store, const Session& original, const std::string& dir, const Result<void>& r,
                  const std::string& detail_part) {
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_store_unavailable");
+  BOOST_TEST(r.error().code == kSessionStoreUnavailable);
   BOOST_TEST(r.error().detail.find(detail_part) != std::string::npos, "detail: " << r.error().detail);
   auto l = store.load(original.id, kT0);
   BOOST_REQUIRE(l.ok() && l->has_value());
@@ -254,7 +254,7 @@ BOOST_AUTO_TEST_CASE(every_truncation_and_every_flipped_byte_is_rejected) {
   for (std::size_t n = 0; n < blob.size(); ++n) {
     auto r = open_session(blob.substr(0, n), key, s.id);
     BOOST_REQUIRE_MESSAGE(!r.ok(), "prefix of " << n << " bytes accepted");
-    BOOST_TEST(r.error().code == "session_record_invalid");
+    BOOST_TEST(r.error().code == kSessionRecordInvalid);
   }
   for (std::size_t i = 0; i < blob.size(); ++i) {
     std::string bad = blob;
@@ -306,7 +306,7 @@ BOOST_AUTO_TEST_CASE(the_store_needs_key_material) {
   OpenSslRandom rnd;
   auto r = open_file_session_store(options(t.path, ""), rnd);
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_secret_required");
+  BOOST_TEST(r.error().code == kSessionSecretRequired);
   BOOST_TEST(listing(t.path).empty());
 }
 
@@ -317,7 +317,7 @@ BOOST_AUTO_TEST_CASE(directory_writable_by_group_or_others_is_refused) {
     ::chmod(t.path.c_str(), m);
     auto r = open_file_session_store(options(t.path), rnd);
     BOOST_REQUIRE(!r.ok());
-    BOOST_TEST(r.error().code == "session_dir_unsafe");
+    BOOST_TEST(r.error().code == kSessionDirUnsafe);
     BOOST_TEST(r.error().detail.find("writable by group or others") != std::string::npos);
     BOOST_TEST(!fs::exists(t.path + "/.secret"));
   }
@@ -333,7 +333,7 @@ BOOST_AUTO_TEST_CASE(directory_owned_by_another_user_is_refused) {
   BOOST_REQUIRE(::chown(t.path.c_str(), ::geteuid() + 4242, static_cast<gid_t>(-1)) == 0);
   auto r = open_file_session_store(options(t.path), rnd);
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_dir_unsafe");
+  BOOST_TEST(r.error().code == kSessionDirUnsafe);
   BOOST_TEST(r.error().detail.find("owned by uid") != std::string::npos);
 }
 
@@ -342,7 +342,7 @@ BOOST_AUTO_TEST_CASE(configured_secret_shorter_than_32_bytes_is_refused) {
   OpenSslRandom rnd;
   auto r = open_file_session_store(options(t.path, "short-secret"), rnd);
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_secret_weak");
+  BOOST_TEST(r.error().code == kSessionSecretWeak);
 }
 
 BOOST_AUTO_TEST_CASE(configured_secret_creates_no_secret_file_and_other_secrets_cannot_read) {
@@ -369,7 +369,7 @@ BOOST_AUTO_TEST_CASE(directory_that_cannot_be_created_is_unavailable) {
   write_file(t.path + "/file", "x");
   auto r = open_file_session_store(options(t.path + "/file/sessions"), rnd);
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_store_unavailable");
+  BOOST_TEST(r.error().code == kSessionStoreUnavailable);
   BOOST_TEST(r.error().detail.find("not a directory") != std::string::npos);
 
   auto ops = std::make_shared<FaultyOps>();
@@ -378,7 +378,7 @@ BOOST_AUTO_TEST_CASE(directory_that_cannot_be_created_is_unavailable) {
   o.ops = ops;
   auto denied = open_file_session_store(o, rnd);
   BOOST_REQUIRE(!denied.ok());
-  BOOST_TEST(denied.error().code == "session_store_unavailable");
+  BOOST_TEST(denied.error().code == kSessionStoreUnavailable);
   BOOST_TEST(denied.error().detail.find("permission denied creating session directory") != std::string::npos);
 }
 
@@ -391,7 +391,7 @@ BOOST_AUTO_TEST_CASE(unwritable_directory_is_unavailable_at_open) {
   o.ops = ops;
   auto r = open_file_session_store(o, rnd);
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_store_unavailable");
+  BOOST_TEST(r.error().code == kSessionStoreUnavailable);
   BOOST_TEST(r.error().detail.find("read-only file system") != std::string::npos, r.error().detail);
   BOOST_TEST(listing(t.path).empty());
 }
@@ -527,7 +527,7 @@ BOOST_AUTO_TEST_CASE(full_disk_quota_and_permission_faults_keep_the_old_session_
     return true;
   });
   BOOST_REQUIRE(!u.ok());
-  BOOST_TEST(u.error().code == "session_store_unavailable");
+  BOOST_TEST(u.error().code == kSessionStoreUnavailable);
   BOOST_TEST((*store->load(s.id, kT0))->data == s.data);
   BOOST_TEST(count_temp_files(t.path) == 0u);
   ops->write_errno = 0;
@@ -538,7 +538,7 @@ BOOST_AUTO_TEST_CASE(full_disk_quota_and_permission_faults_keep_the_old_session_
   while (fs::exists(t.path + "/" + session_id_hash(fresh.id).substr(0, 2))) fresh = make_session(rnd);
   auto w = store->save(fresh);
   BOOST_REQUIRE(!w.ok());
-  BOOST_TEST(w.error().code == "session_store_unavailable");
+  BOOST_TEST(w.error().code == kSessionStoreUnavailable);
   BOOST_TEST(w.error().detail.find("permission denied creating session directory") != std::string::npos);
   ops->mkdir_errno = 0;
 
@@ -581,7 +581,7 @@ BOOST_AUTO_TEST_CASE(a_really_full_tmpfs_gives_unavailable_and_keeps_every_sessi
     saved.push_back(s);
   }
   BOOST_REQUIRE(!last.ok());
-  BOOST_TEST(last.error().code == "session_store_unavailable");
+  BOOST_TEST(last.error().code == kSessionStoreUnavailable);
   BOOST_TEST(last.error().detail.find("no space left on device writing session") != std::string::npos,
              last.error().detail);
   BOOST_TEST(saved.size() >= 3u);
@@ -745,7 +745,7 @@ BOOST_AUTO_TEST_CASE(another_context_key_tampering_or_version_is_refused) {
   auto expect_refused = [&](const std::string& what, const Result<std::string>& r) {
     BOOST_TEST_CONTEXT(what) {
       BOOST_REQUIRE(!r.ok());
-      BOOST_TEST(r.error().code == "sealed_invalid");
+      BOOST_TEST(r.error().code == kSealedInvalid);
     }
   };
   expect_refused("other context", a->open(v, "cookie_b"));
@@ -896,7 +896,7 @@ BOOST_AUTO_TEST_CASE(a_key_file_readable_by_others_or_owned_by_another_user_is_r
       continue;
     }
     BOOST_REQUIRE(!r.ok());
-    BOOST_TEST(r.error().code == "session_key_unsafe");
+    BOOST_TEST(r.error().code == kSessionKeyUnsafe);
     BOOST_TEST(r.error().detail.find("readable or writable by group or others") != std::string::npos);
     BOOST_TEST(read_file(l.key) == std::string(48, 'x'));
   }
@@ -906,7 +906,7 @@ BOOST_AUTO_TEST_CASE(a_key_file_readable_by_others_or_owned_by_another_user_is_r
   BOOST_REQUIRE(::chown(l.key.c_str(), ::geteuid() + 4242, static_cast<gid_t>(-1)) == 0);
   auto r = load_or_create_session_key(l.opts(), rnd);
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_key_unsafe");
+  BOOST_TEST(r.error().code == kSessionKeyUnsafe);
   BOOST_TEST(r.error().detail.find("owned by uid") != std::string::npos);
 }
 
@@ -916,7 +916,7 @@ BOOST_AUTO_TEST_CASE(a_short_key_file_is_refused_with_advice) {
   l.write_key(l.key, "");
   auto r = load_or_create_session_key(l.opts(), rnd);
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_key_unavailable");
+  BOOST_TEST(r.error().code == kSessionKeyUnavailable);
   BOOST_TEST(r.error().detail.find("delete it") != std::string::npos);
   BOOST_TEST(read_file(l.key) == "");
 }
@@ -928,7 +928,7 @@ BOOST_AUTO_TEST_CASE(a_folder_the_app_cannot_write_is_named_with_how_to_make_the
   ops->create_fails = true;
   auto r = load_or_create_session_key(l.opts(ops), rnd);
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_key_unavailable");
+  BOOST_TEST(r.error().code == kSessionKeyUnavailable);
   BOOST_TEST(r.error().detail.find("permission denied creating session key " + l.key) != std::string::npos);
   BOOST_TEST(r.error().detail.find("openssl rand") != std::string::npos);
   BOOST_TEST(!fs::exists(l.key));

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "jose/jwk.hpp"
 #include "jose/jws.hpp"
 #include "test_keys.hpp"

@@ -31,7 +31,7 @@ BOOST_AUTO_TEST_CASE(listen_fds_garbage_is_an_error) {
   for (const char* bad : {"", "x", "-1", "1 ", "99999999999999999999"}) {
     auto r = listen_fds_count(std::string(bad), std::string("1"), 4242);
     BOOST_TEST(!r.ok(), "LISTEN_PID '" << bad << "'");
-    if (!r.ok()) BOOST_TEST(r.error().code == "listen_fds_invalid");
+    if (!r.ok()) BOOST_TEST(r.error().code == kListenFdsInvalid);
   }
   for (const char* bad : {"", "one", "-1", "100000"}) {
     auto r = listen_fds_count(std::string("4242"), std::string(bad), 4242);

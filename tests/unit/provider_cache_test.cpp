@@ -7,6 +7,7 @@
 #include "config/config.hpp"
 #include "http/transport.hpp"
 #include "oidc/provider.hpp"
+#include "oidc/token_checks.hpp"
 #include "test_keys.hpp"
 #include "util/clock.hpp"
 
@@ -85,7 +86,7 @@ BOOST_AUTO_TEST_CASE(a_cached_token_is_refused_once_it_expires_and_leaves_the_ca
   BOOST_TEST(bool(f.client->verify_access_token(t, kNow + 159)));
   auto late = f.client->verify_access_token(t, kNow + 160);
   BOOST_REQUIRE(!late);
-  BOOST_TEST(late.error().code == "token_expired");
+  BOOST_TEST(late.error().code == kTokenExpired);
   BOOST_TEST(f.client->cached_token_count() == 0u);
 }
 
@@ -111,7 +112,7 @@ BOOST_AUTO_TEST_CASE(a_jwks_change_invalidates_cached_tokens) {
   auto after = f.client->verify_access_token(t, kNow + 3601);
   BOOST_TEST(f.http.jwks_fetches > before);
   BOOST_REQUIRE(!after);
-  BOOST_TEST(after.error().code == "jwt_unknown_kid");
+  BOOST_TEST(after.error().code == kJwtUnknownKid);
   BOOST_TEST(f.client->cached_token_count() == 0u);
 }
 
@@ -133,7 +134,7 @@ BOOST_AUTO_TEST_CASE(curl_transport_without_its_library_answers_http_failed) {
   req.url = "http://127.0.0.1:9/";
   auto res = http.perform(req);
   BOOST_REQUIRE(!res);
-  BOOST_TEST(res.error().code == "http_failed");
+  BOOST_TEST(res.error().code == kHttpFailed);
   BOOST_TEST(res.error().detail.find("libkinde-no-such-curl.so.0 could not be loaded") != std::string::npos);
 }
 
@@ -145,7 +146,7 @@ BOOST_AUTO_TEST_CASE(curl_transport_loads_libcurl_on_first_use_and_reports_conne
   req.total_timeout_ms = 2000;
   auto res = http.perform(req);
   BOOST_REQUIRE(!res);
-  BOOST_TEST(res.error().code == "http_connect");
+  BOOST_TEST(res.error().code == kHttpConnect);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

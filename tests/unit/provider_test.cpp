@@ -15,7 +15,7 @@
 
 #include "config/config.hpp"
 #include "http/transport.hpp"
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 #include "oidc/provider.hpp"
 #include "test_keys.hpp"
 #include "util/clock.hpp"
@@ -139,7 +139,7 @@ BOOST_AUTO_TEST_CASE(an_endpoint_on_another_host_is_refused_unless_trusted) {
     BOOST_TEST_CONTEXT(name) {
       auto r = ProviderClient::parse_discovery(doc.dump(), kIssuer);
       BOOST_REQUIRE(!r);
-      BOOST_TEST(r.error().code == "discovery_foreign_endpoint");
+      BOOST_TEST(r.error().code == kDiscoveryForeignEndpoint);
       // The message names the field, both hosts and the way out.
       BOOST_TEST(r.error().detail.find(name) != std::string::npos);
       BOOST_TEST(r.error().detail.find("collector.evil.example") != std::string::npos);
@@ -206,14 +206,14 @@ BOOST_AUTO_TEST_CASE(a_foreign_token_endpoint_never_receives_the_code_or_the_sec
   ProviderClient client(config, http, clock, "");
   auto tokens = client.exchange_code("the-code", "the-verifier", "https://app.example/callback");
   BOOST_REQUIRE(!tokens);
-  BOOST_TEST(tokens.error().code == "discovery_foreign_endpoint");
+  BOOST_TEST(tokens.error().code == kDiscoveryForeignEndpoint);
   BOOST_TEST(http.count("https://collector.evil.example/token") == 0);
   for (const auto& r : http.requests) {
     BOOST_TEST(r.body.find("the-code") == std::string::npos);
     BOOST_TEST(header_of(r, "Authorization").empty());
   }
-  BOOST_TEST(client.revoke_refresh_token("rt").error().code == "discovery_foreign_endpoint");
-  BOOST_TEST(client.verify_access_token("a.b.c", kNow).error().code == "discovery_foreign_endpoint");
+  BOOST_TEST(client.revoke_refresh_token("rt").error().code == kDiscoveryForeignEndpoint);
+  BOOST_TEST(client.verify_access_token("a.b.c", kNow).error().code == kDiscoveryForeignEndpoint);
 }
 
 BOOST_AUTO_TEST_CASE(a_cached_discovery_document_is_checked_again_on_load) {
@@ -236,7 +236,7 @@ BOOST_AUTO_TEST_CASE(a_cached_discovery_document_is_checked_again_on_load) {
   const int fetches = http.count(kIssuer + "/.well-known/openid-configuration");
   auto m = strict.metadata();
   BOOST_REQUIRE(!m);
-  BOOST_TEST(m.error().code == "discovery_foreign_endpoint");
+  BOOST_TEST(m.error().code == kDiscoveryForeignEndpoint);
   BOOST_TEST(http.count(kIssuer + "/.well-known/openid-configuration") == fetches + 1);
 }
 
@@ -252,7 +252,7 @@ BOOST_AUTO_TEST_CASE(token_type_is_compared_case_insensitively) {
     auto r = ProviderClient::parse_token_response(200, body.dump(), kNow);
     BOOST_TEST_CONTEXT(type) {
       BOOST_REQUIRE(!r);
-      BOOST_TEST(r.error().code == "token_response_invalid");
+      BOOST_TEST(r.error().code == kTokenResponseInvalid);
     }
   }
 }
@@ -290,7 +290,7 @@ BOOST_AUTO_TEST_CASE(discovery_url_drops_only_trailing_slashes) {
 BOOST_AUTO_TEST_CASE(a_discovery_issuer_differing_by_a_trailing_slash_is_refused_with_a_hint) {
   auto r = ProviderClient::parse_discovery(discovery_doc("https://idp.example/").dump(), kIssuer);
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().code == "discovery_issuer_mismatch");
+  BOOST_TEST(r.error().code == kDiscoveryIssuerMismatch);
   BOOST_TEST(r.error().detail.find("exactly 'https://idp.example/'") != std::string::npos);
   BOOST_TEST(discovery_code(discovery_doc(kIssuer), "https://idp.example/") == "discovery_issuer_mismatch");
   BOOST_TEST(discovery_code(discovery_doc("https://idp.example/"), "https://idp.example/") == "ok");
@@ -315,7 +315,7 @@ BOOST_AUTO_TEST_CASE(a_trailing_slash_issuer_signs_in_and_its_tokens_must_carry_
   auto bad = client.verify_id_token(sign_jwt({{"kid", "k1"}}, id_token_payload(kIssuer, kClient, "n", kNow), rsa_key(), "RS256"),
                                     "n", kNow);
   BOOST_REQUIRE(!bad);
-  BOOST_TEST(bad.error().code == "token_bad_iss");
+  BOOST_TEST(bad.error().code == kTokenBadIss);
   auto bearer = client.verify_access_token(
       sign_jwt({{"kid", "k1"}}, access_token_payload(slashed, kClient, "", kNow), rsa_key(), "RS256"), kNow);
   BOOST_TEST(bool(bearer), (bearer ? "" : bearer.error().detail));
@@ -364,7 +364,7 @@ BOOST_FIXTURE_TEST_CASE(the_cache_never_outlives_the_tokens_exp, IntrospectionFi
   answer({{"active", false}});
   auto late = client.verify_access_token("short", kNow + 11);
   BOOST_REQUIRE(!late);
-  BOOST_TEST(late.error().code == "token_inactive");
+  BOOST_TEST(late.error().code == kTokenInactive);
   BOOST_TEST(http.count(introspect_url) == 2);
 }
 
@@ -396,7 +396,7 @@ BOOST_FIXTURE_TEST_CASE(an_opaque_token_without_an_introspection_endpoint_or_rea
   ProviderClient client(config, http, clock, "");
   auto r = client.verify_access_token("tok", kNow);
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().code == "introspection_failed");
+  BOOST_TEST(r.error().code == kIntrospectionFailed);
   BOOST_TEST(r.error().detail.find("tok") == std::string::npos);
   json doc = discovery_doc();
   doc.erase("introspection_endpoint");
@@ -404,7 +404,7 @@ BOOST_FIXTURE_TEST_CASE(an_opaque_token_without_an_introspection_endpoint_or_rea
   ProviderClient bare(config, http, clock, "");
   auto none = bare.verify_access_token("tok", kNow);
   BOOST_REQUIRE(!none);
-  BOOST_TEST(none.error().code == "token_opaque");
+  BOOST_TEST(none.error().code == kTokenOpaque);
   // A JWT-shaped token never goes to introspection.
   const int before = http.count(introspect_url);
   BOOST_TEST(!client.verify_access_token("a.b.c", kNow));
@@ -420,11 +420,11 @@ BOOST_FIXTURE_TEST_CASE(userinfo_is_asked_with_the_access_token_and_must_name_a_
   BOOST_TEST((*r)["name"] == "Ada");
   BOOST_TEST(header_of(http.requests.back(), "Authorization") == "Bearer at-123");
   http.serve(url, R"({"name":"Ada"})");
-  BOOST_TEST(client.userinfo("at-123").error().code == "userinfo_failed");
+  BOOST_TEST(client.userinfo("at-123").error().code == kUserinfoFailed);
   http.serve(url, "eyJ.signed.jwt");
-  BOOST_TEST(client.userinfo("at-123").error().code == "userinfo_failed");
+  BOOST_TEST(client.userinfo("at-123").error().code == kUserinfoFailed);
   http.serve(url, "{}", 401);
-  BOOST_TEST(client.userinfo("at-123").error().code == "userinfo_failed");
+  BOOST_TEST(client.userinfo("at-123").error().code == kUserinfoFailed);
 }
 
 // ---- revocation (RFC 7009) -----------------------------------------------------------------------------------
@@ -478,15 +478,15 @@ BOOST_FIXTURE_TEST_CASE(revocation_failures_are_errors_that_never_show_the_token
   http.serve(kIssuer + "/oauth2/revoke", R"({"error":"invalid_client"})", 401);
   auto refused = client.revoke_refresh_token("rt-secret-9");
   BOOST_REQUIRE(!refused);
-  BOOST_TEST(refused.error().code == "revocation_failed");
+  BOOST_TEST(refused.error().code == kRevocationFailed);
   BOOST_TEST(refused.error().detail.find("401 invalid_client") != std::string::npos);
   BOOST_TEST(refused.error().detail.find("rt-secret-9") == std::string::npos);
   http.serve(kIssuer + "/oauth2/revoke", "oops", 503);
-  BOOST_TEST(client.revoke_refresh_token("rt").error().code == "revocation_failed");
+  BOOST_TEST(client.revoke_refresh_token("rt").error().code == kRevocationFailed);
   BOOST_REQUIRE(client.metadata());  // discovery cached in the process
-  http.fail = make_error("http_timeout", "timed out after 2000 ms");
+  http.fail = make_error(kHttpTimeout, "timed out after 2000 ms");
   auto slow = client.revoke_refresh_token("rt");
-  BOOST_TEST(slow.error().code == "revocation_failed");
+  BOOST_TEST(slow.error().code == kRevocationFailed);
   BOOST_TEST(slow.error().detail.find("http_timeout") != std::string::npos);
 }
 
@@ -497,8 +497,62 @@ BOOST_FIXTURE_TEST_CASE(without_a_revocation_endpoint_nothing_is_sent, Revocatio
   ProviderClient client(config, http, clock, "");
   auto r = client.revoke_refresh_token("rt");
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().code == "revocation_unsupported");
+  BOOST_TEST(r.error().code == kRevocationUnsupported);
   BOOST_TEST(http.count(kIssuer + "/oauth2/revoke") == 0);
+}
+
+// ---- refresh: which failures end a session (a refusal) and which keep it for a retry (an outage) -------------
+
+BOOST_FIXTURE_TEST_CASE(a_failed_refresh_is_an_outage_or_a_refusal_by_status_and_error_code, RevocationFixture) {
+  // RFC 6749 5.2: a 5xx, server_error or temporarily_unavailable says nothing about the grant (outage:
+  // token_endpoint_failed keeps the session); any other error is the provider's verdict (token_error).
+  struct Case { long status; const char* body; const char* code; };
+  const Case cases[] = {
+      {400, R"({"error":"invalid_grant"})", "token_error"},
+      {400, R"({"error":"invalid_grant","error_description":"rotated"})", "token_error"},
+      {401, R"({"error":"invalid_client"})", "token_error"},
+      {400, R"({"error":"unauthorized_client"})", "token_error"},
+      {400, R"({"error":"temporarily_unavailable"})", "token_endpoint_failed"},
+      {400, R"({"error":"server_error"})", "token_endpoint_failed"},
+      {500, R"({"error":"invalid_grant"})", "token_endpoint_failed"},
+      {502, "<html>Bad Gateway</html>", "token_endpoint_failed"},
+      {503, "", "token_endpoint_failed"},
+      {400, "not json", "token_response_invalid"},  // not a verdict either: the session is kept
+      {200, R"({"token_type":"Bearer"})", "token_response_invalid"},
+      {200, R"({"access_token":"at","token_type":"MAC"})", "token_response_invalid"},
+      {200, R"({"access_token":"at","token_type":"bearer"})", "ok"},
+  };
+  ProviderClient client(config, http, clock, "");
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.status << " " << c.body) {
+      http.serve(kIssuer + "/oauth2/token", c.body, c.status);
+      auto r = client.refresh("rt-secret-7");
+      BOOST_TEST((r ? std::string("ok") : r.error().code) == c.code);
+      if (!r) BOOST_TEST(r.error().detail.find("rt-secret-7") == std::string::npos);
+    }
+  }
+  // A network failure is an outage too, whatever transport code it carries.
+  for (const char* code : {"http_connect", "http_timeout", "http_tls", "http_failed"}) {
+    BOOST_TEST_CONTEXT(code) {
+      http.fail = make_error(code, "down");
+      BOOST_TEST(client.refresh("rt").error().code == kTokenEndpointFailed);
+      http.fail.reset();
+    }
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(client_authentication_form_encodes_id_and_secret_before_basic, RevocationFixture) {
+  // RFC 6749 2.3.1: "application/x-www-form-urlencoded" first, then Base64 of id:secret.
+  config.client_id = "app id:1";
+  config.client_secret = "s3cr%t+/=";
+  ProviderClient client(config, http, clock, "");
+  http.serve(kIssuer + "/oauth2/token", json({{"access_token", "at"}, {"token_type", "Bearer"}}).dump());
+  BOOST_REQUIRE(client.refresh("rt-1"));
+  BOOST_TEST(header_of(last(), "Authorization") == "Basic " + base64_encode("app%20id%3A1:s3cr%25t%2B%2F%3D"));
+  Params form = form_of(last());
+  BOOST_TEST(find_param(form, "grant_type").value_or("") == "refresh_token");
+  BOOST_TEST(find_param(form, "refresh_token").value_or("") == "rt-1");
+  BOOST_TEST(!find_param(form, "client_secret").has_value());
 }
 
 // ---- JWKS: an unknown kid re-fetches at most once a minute across processes ---------------------------------
@@ -529,7 +583,7 @@ BOOST_FIXTURE_TEST_CASE(an_unknown_kid_fetches_the_jwks_once_a_minute_across_pro
   for (int i = 0; i < 5; ++i) {
     auto r = process()->verify_access_token(stray, kNow + i);
     BOOST_REQUIRE(!r);
-    BOOST_TEST(r.error().code == "jwt_unknown_kid");
+    BOOST_TEST(r.error().code == kJwtUnknownKid);
   }
   BOOST_TEST(http.count(jwks_url) == 2);  // one forced fetch for five processes
   // A long-lived (FastCGI) process that read the cache before the forced fetch respects it too.
@@ -569,7 +623,7 @@ BOOST_FIXTURE_TEST_CASE(a_forced_fetch_with_a_stale_discovery_document_refreshes
   const int jwks_fetches = http.count(jwks_url);
   auto r = p->verify_access_token(token(rsa_key2(), "stray"), kNow + 24 * 3600 + 60);
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().code == "jwt_unknown_kid");
+  BOOST_TEST(r.error().code == kJwtUnknownKid);
   BOOST_TEST(http.count(kIssuer + "/.well-known/openid-configuration") == discovery_fetches + 1);
   BOOST_TEST(http.count(jwks_url) == jwks_fetches + 1);
 }
@@ -640,7 +694,7 @@ BOOST_AUTO_TEST_CASE(no_call_starts_once_the_deadline_has_passed) {
   ProviderDeadline deadline(client, clock.ms);
   auto r = client.refresh("rt-1");
   BOOST_REQUIRE(!r);
-  BOOST_TEST(r.error().code == "token_endpoint_failed");  // a network failure: the session is kept for a retry
+  BOOST_TEST(r.error().code == kTokenEndpointFailed);  // a network failure: the session is kept for a retry
   BOOST_TEST(r.error().detail.find("session lock") != std::string::npos);
   BOOST_TEST(http.requests.size() == before);
 }

@@ -302,7 +302,7 @@ BOOST_AUTO_TEST_CASE(malformed_urls_are_refused_with_the_reason) {
     auto r = parse_redis_url(bad);
     BOOST_TEST_CONTEXT(bad) {
       BOOST_REQUIRE(!r.ok());
-      BOOST_TEST(r.error().code == "session_store_bad_url");
+      BOOST_TEST(r.error().code == kSessionStoreBadUrl);
     }
   }
 }
@@ -310,7 +310,7 @@ BOOST_AUTO_TEST_CASE(malformed_urls_are_refused_with_the_reason) {
 BOOST_AUTO_TEST_CASE(rediss_is_refused_because_this_hiredis_has_no_tls) {
   auto r = parse_redis_url("rediss://:pw@cache.example:6380");
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_store_unsupported");
+  BOOST_TEST(r.error().code == kSessionStoreUnsupported);
   BOOST_TEST(r.error().detail.find("rediss:// needs hiredis with TLS; use a local stunnel or a unix socket") != std::string::npos);
 }
 
@@ -327,13 +327,13 @@ BOOST_AUTO_TEST_CASE(open_without_a_shared_secret_is_refused) {
   o.secret.clear();
   auto r = open_redis_session_store(o, rnd);
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_secret_required");
+  BOOST_TEST(r.error().code == kSessionSecretRequired);
   BOOST_TEST(r.error().detail.find("KINDE_SESSION_SECRET") != std::string::npos);
   BOOST_TEST(r.error().detail.find("same on every server") != std::string::npos);
   o.secret = std::string(31, 'x');
   auto w = open_redis_session_store(o, rnd);
   BOOST_REQUIRE(!w.ok());
-  BOOST_TEST(w.error().code == "session_secret_weak");
+  BOOST_TEST(w.error().code == kSessionSecretWeak);
 }
 
 BOOST_AUTO_TEST_CASE(record_is_encrypted_under_the_hashed_id_with_ttl_of_the_idle_timeout) {
@@ -495,7 +495,7 @@ BOOST_AUTO_TEST_CASE(update_waits_for_a_held_lock_then_gives_up_with_session_loc
     return true;
   });
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_store_unavailable");
+  BOOST_TEST(r.error().code == kSessionStoreUnavailable);
   BOOST_TEST(r.error().detail == "session is locked by another request");
   BOOST_TEST(!called);
   BOOST_TEST(slept == 300);
@@ -593,7 +593,7 @@ BOOST_AUTO_TEST_CASE(an_update_whose_lock_lapsed_writes_nothing) {
     return true;
   });
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_store_unavailable");
+  BOOST_TEST(r.error().code == kSessionStoreUnavailable);
   BOOST_TEST((*store->load(s.id, kT0))->data["n"] == 0);
   BOOST_TEST(raw.cmd({"GET", lock}) == "next-holder");
 }
@@ -659,20 +659,20 @@ BOOST_AUTO_TEST_CASE(redis_stopped_gives_unavailable_and_the_same_store_recovers
   server.stop();
   auto l = store->load(s.id, kT0);
   BOOST_REQUIRE(!l.ok());
-  BOOST_TEST(l.error().code == "session_store_unavailable");
+  BOOST_TEST(l.error().code == kSessionStoreUnavailable);
   BOOST_TEST(l.error().detail.find("127.0.0.1:" + std::to_string(server.port())) != std::string::npos);
   auto w = store->save(s);
   BOOST_REQUIRE(!w.ok());
-  BOOST_TEST(w.error().code == "session_store_unavailable");
+  BOOST_TEST(w.error().code == kSessionStoreUnavailable);
   auto u = store->update(s.id, kT0, [](std::optional<Session>&) { return true; });
   BOOST_REQUIRE(!u.ok());
-  BOOST_TEST(u.error().code == "session_store_unavailable");
+  BOOST_TEST(u.error().code == kSessionStoreUnavailable);
   auto rm = store->remove(s.id);
   BOOST_REQUIRE(!rm.ok());
-  BOOST_TEST(rm.error().code == "session_store_unavailable");
+  BOOST_TEST(rm.error().code == kSessionStoreUnavailable);
   auto gc = store->collect_expired(kT0, 10);
   BOOST_REQUIRE(!gc.ok());
-  BOOST_TEST(gc.error().code == "session_store_unavailable");
+  BOOST_TEST(gc.error().code == kSessionStoreUnavailable);
   BOOST_TEST(!ping_session_store(*store).ok());
 
   server.restart();  // empty: no persistence
@@ -711,7 +711,7 @@ BOOST_AUTO_TEST_CASE(a_hung_redis_gives_unavailable_after_the_command_timeout_th
   server.pause();
   auto l = store->load(s.id, kT0);
   BOOST_REQUIRE(!l.ok());
-  BOOST_TEST(l.error().code == "session_store_unavailable");
+  BOOST_TEST(l.error().code == kSessionStoreUnavailable);
   BOOST_TEST(l.error().detail.find("did not answer in time") != std::string::npos);
   server.resume();
   auto again = store->load(s.id, kT0);
@@ -731,7 +731,7 @@ BOOST_AUTO_TEST_CASE(an_unreachable_redis_at_open_does_not_stop_the_store_from_w
   Session s = make_session(rnd);
   auto w = store->save(s);
   BOOST_REQUIRE(!w.ok());
-  BOOST_TEST(w.error().code == "session_store_unavailable");
+  BOOST_TEST(w.error().code == kSessionStoreUnavailable);
   server.restart();
   BOOST_REQUIRE(store->save(s).ok());
   BOOST_TEST(store->load(s.id, kT0)->has_value());
@@ -743,7 +743,7 @@ BOOST_AUTO_TEST_CASE(a_wrong_or_missing_password_fails_open_with_redis_own_words
   auto wrong = options("redis://:wrong-password@127.0.0.1:" + std::to_string(server.port()), fresh_prefix(rnd));
   auto r = open_redis_session_store(wrong, rnd);
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_store_unavailable");
+  BOOST_TEST(r.error().code == kSessionStoreUnavailable);
   BOOST_TEST(r.error().detail.find("AUTH") != std::string::npos);
   BOOST_TEST(r.error().detail.find("WRONGPASS") != std::string::npos);
   BOOST_TEST(r.error().detail.find("wrong-password") == std::string::npos);

@@ -13,9 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 RequestSpec spec(const std::string& method, const std::string& path, const std::string& script_name = "") {
   RequestSpec s;

@@ -186,7 +186,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(malformed_ids_are_no_session_and_cannot_be_saved, 
     s.created = s.last_used = kT0;
     auto w = store->save(s);
     BOOST_TEST(!w.ok());
-    if (!w.ok()) BOOST_TEST(w.error().code == "session_bad_id");
+    if (!w.ok()) BOOST_TEST(w.error().code == kSessionBadId);
     BOOST_TEST(store->remove(id).ok());
   }
 }
@@ -318,7 +318,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(update_may_not_change_the_id, Maker, StoreMakers) 
     return true;
   });
   BOOST_REQUIRE(!r.ok());
-  BOOST_TEST(r.error().code == "session_bad_id");
+  BOOST_TEST(r.error().code == kSessionBadId);
   BOOST_TEST(!store->load(other, kT0)->has_value());
   BOOST_TEST(store->load(s.id, kT0)->has_value());
 }

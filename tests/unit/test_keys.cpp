@@ -12,7 +12,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 
 namespace kinde::testing {
 namespace {

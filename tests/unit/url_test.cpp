@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "util/text.hpp"
 #include "util/url.hpp"
 
 using namespace kinde;

@@ -14,9 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 }  // namespace
 
@@ -37,7 +34,7 @@ BOOST_AUTO_TEST_CASE(render_of_unknown_template_is_an_error) {
   auto v = View::from_templates({{"a", "x"}});
   auto out = v->render("b", json::object());
   BOOST_REQUIRE(!out);
-  BOOST_TEST(out.error().code == "template_missing");
+  BOOST_TEST(out.error().code == kTemplateMissing);
   BOOST_TEST(v->has("a"));
   BOOST_TEST(!v->has("b"));
 }

@@ -1,4 +1,4 @@
-// base64url (RFC 4648 section 5) without padding, as JOSE uses it.
+// Byte encodings: base64url (RFC 4648 section 5, unpadded, as JOSE uses it), base64 and hex.
 #pragma once
 #include <optional>
 #include <string>
@@ -12,5 +12,7 @@ std::string base64url_encode(std::string_view bytes);
 std::optional<std::string> base64url_decode(std::string_view text);
 // Standard base64 with padding (for HTTP Basic auth).
 std::string base64_encode(std::string_view bytes);
+// Lower-case hex of bytes ("\x01\xab" -> "01ab").
+std::string hex_encode(std::string_view bytes);
 
 }  // namespace kinde

@@ -1,4 +1,4 @@
-#include "jose/base64url.hpp"
+#include "util/encoding.hpp"
 
 #include <array>
 #include <cstdint>
@@ -73,6 +73,17 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   }
   // Leftover bits must be zero (canonical encoding).
   if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return out;
+}
+
+std::string hex_encode(std::string_view bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 0x0f];
+  }
   return out;
 }
 
