@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "app/runtime.hpp"
@@ -136,6 +137,83 @@ int parse_workers(int argc, char** argv, int& i) {
   return n >= 1 && n <= 256 ? n : 0;
 }
 
+// The command line: a mode ("" serves, "--check-config", "--gc-sessions") and a worker count.
+struct Options {
+  std::string mode;
+  int workers = 1;
+};
+
+// Parses argv; on --help, a mistake or a bad combination returns the exit status to leave with.
+std::optional<int> parse_options(int argc, char** argv, Options& o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      usage();
+      return 0;
+    }
+    if (arg == "--workers" || arg.rfind("--workers=", 0) == 0) {
+      o.workers = parse_workers(argc, argv, i);
+      if (o.workers == 0) {
+        std::fprintf(stderr, "kinde.fcgi: --workers takes a number of processes from 1 to 256\n");
+        return 2;
+      }
+    } else if ((arg == "--check-config" || arg == "--gc-sessions") && o.mode.empty()) {
+      o.mode = arg;
+    } else {
+      std::fprintf(stderr, "kinde.fcgi: unknown option %s\n", arg.c_str());
+      usage();
+      return 2;
+    }
+  }
+  if (!o.mode.empty() && o.workers != 1) {
+    std::fprintf(stderr, "kinde.fcgi: --workers goes with serving, not with %s\n", o.mode.c_str());
+    return 2;
+  }
+  return std::nullopt;
+}
+
+// Takes the listening socket from systemd and, with --workers, forks the workers. Returns the exit
+// status when this process is done (the supervisor, or a failure); nullopt in a process that serves.
+std::optional<int> prepare_listener(int workers) {
+  // systemd's socket becomes fd 0 before FCGX_IsCGI() looks there (spawn-fcgi puts it there already).
+  auto adopted = adopt_systemd_socket();
+  if (!adopted) {
+    std::fprintf(stderr, "kinde.fcgi: %s\n", adopted.error().detail.c_str());
+    return 1;
+  }
+  if (workers <= 1) return std::nullopt;
+  if (!is_listening_socket(0)) {
+    std::fprintf(stderr, "kinde.fcgi: --workers needs a listening socket on fd 0 (from systemd's "
+                         "kinde-fcgi.socket or spawn-fcgi); none was passed\n");
+    return 2;
+  }
+  // Each worker loads the configuration itself, so no session store or connection is shared.
+  if (run_workers(workers) == ProcessRole::supervisor_done) return 0;
+  return std::nullopt;
+}
+
+// Each problem on its own line in the error log; requests get a plain 500 page meanwhile.
+void log_config_problem(const std::string& problem) {
+  std::size_t start = 0;
+  while (start <= problem.size()) {
+    std::size_t nl = problem.find('\n', start);
+    log_error("configuration: " + problem.substr(start, nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+}
+
+int gc_sessions(Runtime* rt) {
+  if (!rt) return 1;
+  auto n = rt->sessions->collect_expired(rt->clock.now(), 0);
+  if (!n) {
+    std::fprintf(stderr, "kinde.fcgi: %s\n", n.error().detail.c_str());
+    return 1;
+  }
+  std::printf("removed %zu expired sessions\n", *n);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,55 +223,17 @@ int main(int argc, char** argv) {
   // libcurl's set-up would otherwise load into every process that calls the provider (about 0.1 MB
   // each); a TLS error then reads "error:0A000086:..." with the code to look up.
   OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, nullptr);
-  std::string mode;
-  int workers = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage();
-      return 0;
-    }
-    if (arg == "--workers" || arg.rfind("--workers=", 0) == 0) {
-      workers = parse_workers(argc, argv, i);
-      if (workers == 0) {
-        std::fprintf(stderr, "kinde.fcgi: --workers takes a number of processes from 1 to 256\n");
-        return 2;
-      }
-    } else if ((arg == "--check-config" || arg == "--gc-sessions") && mode.empty()) {
-      mode = arg;
-    } else {
-      std::fprintf(stderr, "kinde.fcgi: unknown option %s\n", arg.c_str());
-      usage();
-      return 2;
-    }
-  }
-  if (!mode.empty() && workers != 1) {
-    std::fprintf(stderr, "kinde.fcgi: --workers goes with serving, not with %s\n", mode.c_str());
-    return 2;
-  }
-  if (mode.empty()) {
-    // systemd's socket becomes fd 0 before FCGX_IsCGI() looks there (spawn-fcgi puts it there already).
-    auto adopted = adopt_systemd_socket();
-    if (!adopted) {
-      std::fprintf(stderr, "kinde.fcgi: %s\n", adopted.error().detail.c_str());
-      return 1;
-    }
-    if (workers > 1) {
-      if (!is_listening_socket(0)) {
-        std::fprintf(stderr, "kinde.fcgi: --workers needs a listening socket on fd 0 (from systemd's "
-                             "kinde-fcgi.socket or spawn-fcgi); none was passed\n");
-        return 2;
-      }
-      // Each worker loads the configuration itself, so no session store or connection is shared.
-      if (run_workers(workers) == ProcessRole::supervisor_done) return 0;
-    }
+  Options opt;
+  if (auto done = parse_options(argc, argv, opt)) return *done;
+  if (opt.mode.empty()) {
+    if (auto done = prepare_listener(opt.workers)) return *done;
   }
   EnvGetter env = real_env;
   bool explicit_path = real_env("KINDE_CONFIG").has_value();
   std::string path = default_config_path(env, argv[0]);
   auto config = load_config(path, explicit_path, env);
 
-  if (mode == "--check-config") {
+  if (opt.mode == "--check-config") {
     if (!config) {
       std::printf("FAIL  configuration (%s):\n%s\n", path.c_str(), config.error().detail.c_str());
       return 1;
@@ -213,27 +253,8 @@ int main(int argc, char** argv) {
     if (built) rt = std::move(*built);
     else problem = built.error().detail;
   }
-  if (!problem.empty()) {
-    // Each problem on its own line in the error log; requests get a plain 500 page meanwhile.
-    std::size_t start = 0;
-    while (start <= problem.size()) {
-      std::size_t nl = problem.find('\n', start);
-      log_error("configuration: " + problem.substr(start, nl - start));
-      if (nl == std::string::npos) break;
-      start = nl + 1;
-    }
-  }
-
-  if (mode == "--gc-sessions") {
-    if (!rt) return 1;
-    auto n = rt->sessions->collect_expired(rt->clock.now(), 0);
-    if (!n) {
-      std::fprintf(stderr, "kinde.fcgi: %s\n", n.error().detail.c_str());
-      return 1;
-    }
-    std::printf("removed %zu expired sessions\n", *n);
-    return 0;
-  }
+  if (!problem.empty()) log_config_problem(problem);
+  if (opt.mode == "--gc-sessions") return gc_sessions(rt.get());
 
   if (FCGX_IsCGI()) {
     serve_cgi(rt.get(), problem);

@@ -2,6 +2,7 @@
 #include "app/app.hpp"
 #include "app/session_tokens.hpp"
 #include "jose/jws.hpp"
+#include "oidc/token_checks.hpp"
 #include "util/log.hpp"
 
 namespace kinde {

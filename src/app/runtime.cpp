@@ -139,7 +139,7 @@ int check_config(const Config& config, std::string& out) {
     // A Redis store opens even while Redis is down (requests answer 503 until it is back), so
     // reachability is checked separately. The URL may hold a password: print it redacted.
     const std::string where = redact_redis_url(config.session_store);
-    Result<void> reachable = store ? ping_session_store(**store) : Result<void>(store.error());
+    Result<void> reachable = store ? (*store)->ping() : Result<void>(store.error());
     line(bool(reachable), reachable ? "session store " + where + " (Redis answers)"
                                     : "session store " + where + ": " + reachable.error().detail);
     line(true, "session lock " + std::to_string(session_lock_ttl_ms(config)) + " ms, outlasting " +

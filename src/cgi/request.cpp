@@ -84,18 +84,18 @@ bool Request::wants_json() const {
   return accept.find("application/json") != std::string::npos && accept.find("text/html") == std::string::npos;
 }
 
-Request build_request(const EnvLookup& env, const BodyReader& body) {
-  Request r;
-  auto get = [&](const char* n) { auto v = env(n); return v ? *v : std::string(); };
+namespace {
 
-  std::size_t length = 0;
-  std::string length_text = get("CONTENT_LENGTH");
-  bool has_length = parse_length(length_text, length);
-  bool too_big = has_length && length > kMaxBodyBytes;
-  if (!length_text.empty() && !has_length) r.bad = {400, "Content-Length is not a number"};
-  if (too_big) r.bad = {413, "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes"};
+std::string env_or_empty(const EnvLookup& env, const char* name) {
+  auto v = env(name);
+  return v ? *v : std::string();
+}
 
-  LookupInput input(env, body, too_big || !has_length);
+// Method, paths, query and body through cgicc; on a short body read, the same fields from the
+// environment and a 400.
+void read_cgi(const EnvLookup& env, const BodyReader& body, bool skip_body, Request& r) {
+  auto get = [&](const char* n) { return env_or_empty(env, n); };
+  LookupInput input(env, body, skip_body);
   try {
     cgicc::CgiEnvironment cgi(&input);
     r.method = upper(cgi.getRequestMethod());
@@ -118,11 +118,15 @@ Request build_request(const EnvLookup& env, const BodyReader& body) {
     r.query_string = get("QUERY_STRING");
     r.remote_addr = get("REMOTE_ADDR");
   }
+}
+
+// Defaults for an empty method and path, and the base path links use.
+void settle_paths(const EnvLookup& env, Request& r) {
   if (r.method.empty()) r.method = "GET";
   if (r.path_info.empty()) r.path_info = "/";
   // lighttpd at the site root with fix-root-scriptname may give SCRIPT_NAME "/" — treat as empty.
   if (r.script_name == "/") r.script_name.clear();
-  r.request_uri = get("REQUEST_URI");
+  r.request_uri = env_or_empty(env, "REQUEST_URI");
   r.base_path = r.script_name;
   // Shared hosting: "RewriteRule ^(.*)$ kinde.fcgi/$1" makes SCRIPT_NAME ".../kinde.fcgi" while the
   // browser asked for ".../login". Links then use the folder, as the browser sees it.
@@ -131,12 +135,15 @@ Request build_request(const EnvLookup& env, const BodyReader& body) {
     auto slash = r.script_name.rfind('/');
     r.base_path = slash == std::string::npos ? std::string() : r.script_name.substr(0, slash);
   }
-  r.fcgi_role = get("FCGI_ROLE");
+}
+
+// The server's variables the authorizer reads, and the request headers the app reads.
+void copy_server_vars_and_headers(const EnvLookup& env, Request& r) {
+  r.fcgi_role = env_or_empty(env, "FCGI_ROLE");
   for (const char* var : {"KINDE_REQUIRE_PERMISSION", "KINDE_REQUIRE_ORG", "KINDE_REQUIRE_FLAG", "REDIRECT_STATUS",
                           "REDIRECT_KINDE_REQUIRE_PERMISSION", "REDIRECT_KINDE_REQUIRE_ORG", "REDIRECT_KINDE_REQUIRE_FLAG"}) {
     if (auto v = env(var)) r.server_vars.emplace_back(var, *v);
   }
-
   static const std::pair<const char*, const char*> kHeaders[] = {
       {"HTTP_AUTHORIZATION", "authorization"}, {"HTTP_ACCEPT", "accept"},
       {"HTTP_ORIGIN", "origin"},               {"HTTP_REFERER", "referer"},
@@ -146,7 +153,10 @@ Request build_request(const EnvLookup& env, const BodyReader& body) {
   for (const auto& [var, name] : kHeaders) {
     if (auto v = env(var)) r.headers[name] = *v;
   }
+}
 
+// Query, form body and cookies; a malformed query or form is a 400 (the first problem wins).
+void parse_parameters(const EnvLookup& env, Request& r) {
   if (auto q = parse_query(r.query_string)) {
     r.query = std::move(*q);
   } else if (!r.bad) {
@@ -154,16 +164,31 @@ Request build_request(const EnvLookup& env, const BodyReader& body) {
   }
   if (r.method == "POST" && !r.body.empty()) {
     // Media types are case-insensitive (RFC 9110 8.3.1) and may carry parameters and spaces.
-    std::string ct = r.content_type.substr(0, r.content_type.find(';'));
-    while (!ct.empty() && (ct.back() == ' ' || ct.back() == '\t')) ct.pop_back();
+    std::string ct(trim(std::string_view(r.content_type).substr(0, r.content_type.find(';'))));
     for (auto& ch : ct) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (ct == "application/x-www-form-urlencoded") {
       if (auto f = parse_query(r.body)) r.form = std::move(*f);
       else if (!r.bad) r.bad = {400, "malformed form body"};
     }
   }
-  std::string cookie_header = get("HTTP_COOKIE");
+  std::string cookie_header = env_or_empty(env, "HTTP_COOKIE");
   if (cookie_header.size() <= kMaxCookieHeader) r.cookies = parse_cookie_header(cookie_header);
+}
+
+}  // namespace
+
+Request build_request(const EnvLookup& env, const BodyReader& body) {
+  Request r;
+  std::size_t length = 0;
+  std::string length_text = env_or_empty(env, "CONTENT_LENGTH");
+  bool has_length = parse_length(length_text, length);
+  bool too_big = has_length && length > kMaxBodyBytes;
+  if (!length_text.empty() && !has_length) r.bad = {400, "Content-Length is not a number"};
+  if (too_big) r.bad = {413, "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes"};
+  read_cgi(env, body, too_big || !has_length, r);
+  settle_paths(env, r);
+  copy_server_vars_and_headers(env, r);
+  parse_parameters(env, r);
   return r;
 }
 

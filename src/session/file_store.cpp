@@ -338,7 +338,6 @@ class FileSessionStore : public SessionStore {
     return open_refresh_result(blob, name, id, key_, now);
   }
 
-  const SessionLimits& limits() const override { return opt_.limits; }
 
  private:
   struct Paths {
@@ -704,6 +703,48 @@ Result<std::unique_ptr<SessionStore>> open_file_session_store(const FileStoreOpt
       std::make_unique<FileSessionStore>(options, std::move(ops), std::move(key), random, -1));
 }
 
+namespace {
+
+// An existing key file is used as it is, never rewritten (a package may have made it). A copy left
+// at the legacy place is removed when it is the same key, and reported when it is another one.
+SessionKeyFile use_existing_key(FileOps& ops, const SessionKeyFileOptions& o, std::string material) {
+  SessionKeyFile k{std::move(material), o.path, "", false};
+  if (o.legacy_path.empty()) return k;
+  auto old = read_key_file(ops, o.legacy_path);
+  if (old && *old && **old == k.material) {
+    // A move cut short between link and unlink: finish it.
+    if (o.dry_run) k.note = "the old copy at " + o.legacy_path + " is removed at the next start";
+    else if (ops.unlink(o.legacy_path.c_str()) == 0) k.note = "removed the old copy at " + o.legacy_path;
+  } else if (!old || *old) {
+    k.warning = true;
+    k.note = text({o.legacy_path, " holds another session key, unused since ", o.path,
+                   " exists; delete it (whoever reads it can open sessions sealed under it)"});
+  }
+  return k;
+}
+
+// Moves the key older versions kept in the session directory to o.path, so its sessions still open.
+// nullopt when another process created the key file meanwhile (read that one).
+std::optional<SessionKeyFile> move_legacy_key(FileOps& ops, Random& random, const SessionKeyFileOptions& o,
+                                              std::string old) {
+  int e = ops.link(o.legacy_path.c_str(), o.path.c_str()) == 0 ? 0 : errno;
+  if (e == EXDEV) e = create_key_file(ops, random, o.path, old);  // another file system: copy
+  if (e == 0) {
+    if (ops.unlink(o.legacy_path.c_str()) != 0 && errno != ENOENT)
+      log_warn(text({"could not remove ", o.legacy_path, " after moving it to ", o.path, ": ", errno_text(errno)}));
+    return SessionKeyFile{std::move(old), o.path, "moved from " + o.legacy_path, false};
+  }
+  if (e == EEXIST) return std::nullopt;
+  // The key's folder is not writable by the app: keep the old place rather than sign anyone out.
+  return SessionKeyFile{std::move(old), o.legacy_path,
+                        text({"the session key is still in the session directory (", o.legacy_path, "): moving it to ",
+                              o.path, " failed (", errno_text(e), "); move it as the app's user: mv ", o.legacy_path,
+                              " ", o.path}),
+                        true};
+}
+
+}  // namespace
+
 Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& options, Random& random) {
   std::shared_ptr<FileOps> ops = options.ops ? options.ops : std::make_shared<FileOps>();
   const std::string& path = options.path;
@@ -712,22 +753,7 @@ Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& o
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto found = read_key_file(*ops, path);
     if (!found) return found.error();
-    if (*found) {
-      // An existing key file is used as it is, never rewritten (a package may have made it).
-      SessionKeyFile k{std::move(**found), path, "", false};
-      if (legacy.empty()) return k;
-      auto old = read_key_file(*ops, legacy);
-      if (old && *old && **old == k.material) {
-        // A move cut short between link and unlink: finish it.
-        if (options.dry_run) k.note = "the old copy at " + legacy + " is removed at the next start";
-        else if (ops->unlink(legacy.c_str()) == 0) k.note = "removed the old copy at " + legacy;
-      } else if (!old || *old) {
-        k.warning = true;
-        k.note = text({legacy, " holds another session key, unused since ", path,
-                       " exists; delete it (whoever reads it can open sessions sealed under it)"});
-      }
-      return k;
-    }
+    if (*found) return use_existing_key(*ops, options, std::move(**found));
     // No key file. A key where older versions kept it moves here, so its sessions still open.
     std::optional<std::string> old;
     if (!legacy.empty()) {
@@ -744,21 +770,8 @@ Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& o
                             false};
     }
     if (old) {
-      int e = ops->link(legacy.c_str(), path.c_str()) == 0 ? 0 : errno;
-      if (e == EXDEV) e = create_key_file(*ops, random, path, *old);  // another file system: copy
-      if (e == 0) {
-        if (ops->unlink(legacy.c_str()) != 0 && errno != ENOENT) {
-          log_warn(text({"could not remove ", legacy, " after moving it to ", path, ": ", errno_text(errno)}));
-        }
-        return SessionKeyFile{std::move(*old), path, "moved from " + legacy, false};
-      }
-      if (e == EEXIST) continue;  // another process moved or created it meanwhile: read that one
-      // The key's folder is not writable by the app: keep the old place rather than sign anyone out.
-      return SessionKeyFile{std::move(*old), legacy,
-                            text({"the session key is still in the session directory (", legacy, "): moving it to ",
-                                  path, " failed (", errno_text(e), "); move it as the app's user: mv ", legacy, " ",
-                                  path}),
-                            true};
+      if (auto moved = move_legacy_key(*ops, random, options, std::move(*old))) return std::move(*moved);
+      continue;  // another process moved or created it meanwhile: read that one
     }
     const std::string material = random.bytes(kSecretSize);
     const int e = create_key_file(*ops, random, path, material);

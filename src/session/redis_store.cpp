@@ -214,7 +214,7 @@ class RedisSessionStore : public SessionStore {
   // Connects once at open: a refusal (password, db) is fatal, an unreachable server is not.
   Result<void> first_connect(bool& fatal) { return connect(fatal); }
 
-  Result<void> ping() {
+  Result<void> ping() override {
     auto r = command({"PING"}, true);
     if (!r) return r.error();
     return Ok{};
@@ -375,7 +375,6 @@ class RedisSessionStore : public SessionStore {
     return open_refresh_result(std::string_view((*r)->str, (*r)->len), name, id, key_, now);
   }
 
-  const SessionLimits& limits() const override { return opt_.limits; }
 
   // For helpers sharing this connection (the provider cache): a command safe to repeat.
   Result<ReplyPtr> shared_command(const std::vector<std::string>& argv) { return command(argv, true); }
@@ -693,11 +692,6 @@ Result<std::unique_ptr<SessionStore>> open_redis_session_store(const RedisStoreO
     log_warn("session store: " + r.error().detail + "; requests answer 503 until it is back");
   }
   return std::unique_ptr<SessionStore>(std::move(store));
-}
-
-Result<void> ping_session_store(SessionStore& store) {
-  if (auto* redis = dynamic_cast<RedisSessionStore*>(&store)) return redis->ping();
-  return Ok{};
 }
 
 }  // namespace kinde

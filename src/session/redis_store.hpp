@@ -58,9 +58,6 @@ struct RedisStoreOptions {
 // `random` must outlive the store.
 Result<std::unique_ptr<SessionStore>> open_redis_session_store(const RedisStoreOptions& options, Random& random);
 
-// Probes a store opened by open_redis_session_store: Ok when Redis answers PING now, else
-// "session_store_unavailable" with the reason. Other stores: Ok.
-Result<void> ping_session_store(SessionStore& store);
 
 // The provider cache (discovery, JWKS, the forced-refetch time) in the Redis of a store opened by
 // open_redis_session_store, shared by every server: the document at <prefix>provider, its lock at

@@ -20,16 +20,6 @@ bool session_expired(const Session& s, const SessionLimits& l, std::int64_t now)
   return false;
 }
 
-Result<Session> rotate_session(SessionStore& store, Session session, const std::string& new_id) {
-  std::string old_id = session.id;
-  session.id = new_id;
-  if (auto r = store.save(session); !r) return r.error();
-  if (!old_id.empty() && old_id != new_id) {
-    if (auto r = store.remove(old_id); !r) return r.error();
-  }
-  return session;
-}
-
 namespace {
 
 class MemorySessionStore : public SessionStore {
@@ -102,7 +92,6 @@ class MemorySessionStore : public SessionStore {
     return std::optional<nlohmann::json>{it->second.first};
   }
 
-  const SessionLimits& limits() const override { return limits_; }
 
  private:
   SessionLimits limits_;

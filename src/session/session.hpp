@@ -66,7 +66,7 @@ class SessionStore {
   // absent/expired), calls fn; if fn returns true the (possibly changed) session is saved, and if
   // fn sets the optional to nullopt the session is removed. Returns the session as stored after the
   // call (fn returning false writes nothing and gets the loaded session back). fn may not change the
-  // id (Error "session_bad_id"; use rotate_session) and may not call the store for the same id (the
+  // id (Error "session_bad_id"; a new sign-in saves a new session) and may not call the store for the same id (the
   // file store holds its lock: that would deadlock).
   virtual Result<std::optional<Session>> update(
       const std::string& id, std::int64_t now,
@@ -91,12 +91,9 @@ class SessionStore {
                                                                const std::string& spent_refresh_token,
                                                                std::int64_t now) = 0;
 
-  // Limits used by load/collect.
-  virtual const SessionLimits& limits() const = 0;
+  // Whether the store answers now (--check-config). Stores without a server always do.
+  virtual Result<void> ping() { return Ok{}; }
 };
-
-// Moves a session to a fresh id (sign-in: no fixation): saves a copy under new_id, removes old.
-Result<Session> rotate_session(SessionStore& store, Session session, const std::string& new_id);
 
 // In-memory store for handler tests (single process; locking is trivial).
 std::unique_ptr<SessionStore> make_memory_session_store(SessionLimits limits);

@@ -102,82 +102,101 @@ Result<bool> adopt_systemd_socket() {
   return true;
 }
 
-ProcessRole run_workers(int count) {
-  // The supervisor waits for these signals with sigtimedwait instead of handling them.
+namespace {
+
+// The supervisor's state: its signal set, the caller's mask (restored in workers) and the slots.
+struct Supervisor {
   sigset_t waited;
   sigset_t caller_mask;
-  sigemptyset(&waited);
-  sigaddset(&waited, SIGCHLD);
-  sigaddset(&waited, SIGTERM);
-  sigaddset(&waited, SIGINT);
-  sigprocmask(SIG_BLOCK, &waited, &caller_mask);
-  const pid_t supervisor = getpid();
-
-  std::vector<WorkerSlot> slots(static_cast<std::size_t>(count));
-  // start(slot) -> true in the new worker, false in the supervisor.
-  auto start = [&](WorkerSlot& slot) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (getppid() != supervisor) _exit(0);  // the supervisor died before prctl took effect
-      sigprocmask(SIG_SETMASK, &caller_mask, nullptr);
-      return true;
-    }
-    const double now = monotonic_seconds();
-    if (pid < 0) {
-      log_error(std::string("cannot start a worker: fork: ") + std::strerror(errno));
-      slot.pid = 0;
-      slot.restart_at = now + 1;
-      return false;
-    }
-    slot.pid = pid;
-    slot.started = now;
-    return false;
-  };
-
-  for (auto& slot : slots)
-    if (start(slot)) return ProcessRole::worker;
-  log_info("supervisor: " + std::to_string(count) + " workers started");
-
+  pid_t pid = 0;
+  std::vector<WorkerSlot> slots;
   bool stopping = false;
+};
+
+// Forks a worker into slot: true in the new worker, false in the supervisor.
+bool start_worker(Supervisor& sv, WorkerSlot& slot) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != sv.pid) _exit(0);  // the supervisor died before prctl took effect
+    sigprocmask(SIG_SETMASK, &sv.caller_mask, nullptr);
+    return true;
+  }
+  const double now = monotonic_seconds();
+  if (pid < 0) {
+    log_error(std::string("cannot start a worker: fork: ") + std::strerror(errno));
+    slot.pid = 0;
+    slot.restart_at = now + 1;
+    return false;
+  }
+  slot.pid = pid;
+  slot.started = now;
+  return false;
+}
+
+// Waits for a signal, or until the next restart is due; on SIGTERM/SIGINT starts stopping.
+void wait_for_event(Supervisor& sv) {
+  const double now = monotonic_seconds();
+  double wait = 60;
+  for (const auto& slot : sv.slots)
+    if (!sv.stopping && slot.pid == 0 && slot.restart_at - now < wait) wait = slot.restart_at - now;
+  if (wait < 0) wait = 0;
+  const auto whole = static_cast<time_t>(wait);
+  timespec timeout{whole, static_cast<long>((wait - static_cast<double>(whole)) * 1e9)};
+  const int sig = sigtimedwait(&sv.waited, nullptr, &timeout);
+  if ((sig == SIGTERM || sig == SIGINT) && !sv.stopping) {
+    sv.stopping = true;
+    for (const auto& slot : sv.slots)
+      if (slot.pid > 0) kill(slot.pid, SIGTERM);
+  }
+}
+
+// Collects every worker that ended; a worker that lived under a second restarts a second later.
+void reap_workers(Supervisor& sv) {
+  int status = 0;
+  pid_t done;
+  while ((done = waitpid(-1, &status, WNOHANG)) > 0) {
+    const double now = monotonic_seconds();
+    for (auto& slot : sv.slots) {
+      if (slot.pid != done) continue;
+      slot.pid = 0;
+      if (sv.stopping) break;
+      const bool quick = now - slot.started < 1.0;
+      slot.restart_at = quick ? now + 1.0 : now;
+      log_warn("supervisor: worker " + std::to_string(done) + " " + describe_exit(status) + "; starting another" +
+               (quick ? " in a second" : ""));
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+ProcessRole run_workers(int count) {
+  Supervisor sv;
+  // The supervisor waits for these signals with sigtimedwait instead of handling them.
+  sigemptyset(&sv.waited);
+  sigaddset(&sv.waited, SIGCHLD);
+  sigaddset(&sv.waited, SIGTERM);
+  sigaddset(&sv.waited, SIGINT);
+  sigprocmask(SIG_BLOCK, &sv.waited, &sv.caller_mask);
+  sv.pid = getpid();
+  sv.slots.resize(static_cast<std::size_t>(count));
+  for (auto& slot : sv.slots)
+    if (start_worker(sv, slot)) return ProcessRole::worker;
+  log_info("supervisor: " + std::to_string(count) + " workers started");
   for (;;) {
-    // Wake for a signal, or by the next restart that is due.
-    double now = monotonic_seconds();
-    double wait = 60;
-    for (const auto& slot : slots)
-      if (!stopping && slot.pid == 0 && slot.restart_at - now < wait) wait = slot.restart_at - now;
-    if (wait < 0) wait = 0;
-    timespec timeout{static_cast<time_t>(wait), static_cast<long>((wait - static_cast<double>(static_cast<time_t>(wait))) * 1e9)};
-    const int sig = sigtimedwait(&waited, nullptr, &timeout);
-    if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
-      stopping = true;
-      for (const auto& slot : slots)
-        if (slot.pid > 0) kill(slot.pid, SIGTERM);
-    }
-    int status = 0;
-    pid_t done;
-    while ((done = waitpid(-1, &status, WNOHANG)) > 0) {
-      now = monotonic_seconds();
-      for (auto& slot : slots) {
-        if (slot.pid != done) continue;
-        slot.pid = 0;
-        if (stopping) break;
-        const bool quick = now - slot.started < 1.0;
-        slot.restart_at = quick ? now + 1.0 : now;
-        log_warn("supervisor: worker " + std::to_string(done) + " " + describe_exit(status) + "; starting another" +
-                 (quick ? " in a second" : ""));
-        break;
-      }
-    }
+    wait_for_event(sv);
+    reap_workers(sv);
     bool any_alive = false;
-    for (const auto& slot : slots) any_alive = any_alive || slot.pid > 0;
-    if (stopping) {
+    for (const auto& slot : sv.slots) any_alive = any_alive || slot.pid > 0;
+    if (sv.stopping) {
       if (!any_alive) return ProcessRole::supervisor_done;
       continue;
     }
-    now = monotonic_seconds();
-    for (auto& slot : slots)
-      if (slot.pid == 0 && slot.restart_at <= now && start(slot)) return ProcessRole::worker;
+    const double now = monotonic_seconds();
+    for (auto& slot : sv.slots)
+      if (slot.pid == 0 && slot.restart_at <= now && start_worker(sv, slot)) return ProcessRole::worker;
   }
 }
 

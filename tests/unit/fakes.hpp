@@ -273,7 +273,6 @@ class RecordingStore : public SessionStore {
                                                        std::int64_t now) override {
     return inner_->refresh_result(id, spent, now);
   }
-  const SessionLimits& limits() const override { return inner_->limits(); }
   std::vector<std::string> kept;       // every spent refresh token passed to keep_refresh_result()
 
  private:
@@ -318,7 +317,6 @@ class FailingStore : public SessionStore {
     if (fail_reads) return fail();
     return inner_->refresh_result(id, spent, now);
   }
-  const SessionLimits& limits() const override { return inner_->limits(); }
 
  private:
   static Error fail() { return make_error(kSessionStoreUnavailable, "disk full (test)"); }
