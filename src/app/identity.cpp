@@ -142,6 +142,35 @@ bool refresh_session(AppParts& p, Session& s, std::int64_t now) {
   return r != Refresh::ended;
 }
 
+// Writes last_used and, when due, refreshes the tokens, all under the session's lock. `ended`: the
+// provider refused the refresh and the session is gone.
+Result<std::optional<Session>> touch_and_refresh(AppParts& p, const std::string& id, std::int64_t now, bool& ended) {
+  bool refreshed = false;
+  auto change = [&](std::optional<Session>& cur) {
+    if (!cur) return false;
+    cur->last_used = now;
+    // Re-check under the lock: another process may have refreshed already.
+    if (p.oidc && needs_refresh(*cur, now)) {
+      // The lock lives provider_calls_budget_ms + a margin from now: every provider call ends before it.
+      ProviderDeadline deadline(*p.oidc, p.clock->monotonic_ms() + provider_calls_budget_ms(p.config));
+      refreshed = true;
+      if (!refresh_session(p, *cur, now)) {
+        cur.reset();
+        ended = true;
+      }
+    }
+    return true;
+  };
+  auto updated = p.sessions->update(id, now, change);
+  if (!updated && refreshed && !ended) {
+    // The write after a refresh failed (the lock lapsed, Redis blinked): once more, which adopts the
+    // result kept for the grace period instead of losing the new tokens.
+    log_warn("session write after a refresh failed, trying once more: " + updated.error().detail);
+    updated = p.sessions->update(id, now, change);
+  }
+  return updated;
+}
+
 }  // namespace
 
 nlohmann::json user_from_id_claims(const nlohmann::json& c, const nlohmann::json& previous) {
@@ -218,29 +247,8 @@ std::optional<Session> App::load_session(Ctx& ctx) {
   if (refresh || touch) {
     // Discovery and the keys are read (or fetched) before the lock, so under it only the token call waits.
     if (refresh) p.oidc->warm_up();
-    bool ended = false, refreshed = false;
-    auto change = [&](std::optional<Session>& cur) {
-      if (!cur) return false;
-      cur->last_used = ctx.now;
-      // Re-check under the lock: another process may have refreshed already.
-      if (p.oidc && needs_refresh(*cur, ctx.now)) {
-        // The lock lives provider_calls_budget_ms + a margin from now: every provider call ends before it.
-        ProviderDeadline deadline(*p.oidc, p.clock->monotonic_ms() + provider_calls_budget_ms(p.config));
-        refreshed = true;
-        if (!refresh_session(p, *cur, ctx.now)) {
-          cur.reset();
-          ended = true;
-        }
-      }
-      return true;
-    };
-    auto updated = p.sessions->update(s->id, ctx.now, change);
-    if (!updated && refreshed && !ended) {
-      // The write after a refresh failed (the lock lapsed, Redis blinked): once more, which adopts the
-      // result kept for the grace period instead of losing the new tokens.
-      log_warn("session write after a refresh failed, trying once more: " + updated.error().detail);
-      updated = p.sessions->update(s->id, ctx.now, change);
-    }
+    bool ended = false;
+    auto updated = touch_and_refresh(p, s->id, ctx.now, ended);
     if (!updated) {
       ctx.store_error = updated.error();
       return std::nullopt;
