@@ -966,7 +966,7 @@ BOOST_AUTO_TEST_CASE(a_refresh_keeps_its_result_under_the_spent_token_for_late_r
   auto kept = t.store->refresh_result(id, "rt-old", kNow);
   BOOST_REQUIRE(kept.ok() && kept->has_value());
   BOOST_TEST((**kept)["tokens"]["refresh_token"] == "rt-new");
-  BOOST_TEST((**kept)["tokens"]["access_token"] == "at-new");
+  BOOST_TEST((**kept)["tokens"]["access_token"] == "at.new.jwt");
   BOOST_TEST((**kept)["user"]["given_name"] == "Ada");
 }
 
