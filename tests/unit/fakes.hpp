@@ -26,6 +26,7 @@
 #include "session/session.hpp"
 #include "util/clock.hpp"
 #include "util/random.hpp"
+#include "util/url.hpp"
 #include "view/view.hpp"
 
 namespace kinde::testing {
@@ -479,17 +480,7 @@ inline std::string cookie_value(const std::string& set_cookie_line) {
 // Text as mstch escapes it inside {{...}}: & < > " ' and also '/' (as &#x2F;).
 inline std::string mstch_escaped(const std::string& text) {
   std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      case '/': out += "&#x2F;"; break;
-      default: out += c;
-    }
-  }
+  for (char c : html_escape(text)) out += c == '/' ? std::string("&#x2F;") : std::string(1, c);  // no entity has '/'
   return out;
 }
 
