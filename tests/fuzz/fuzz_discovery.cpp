@@ -12,8 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto meta = kinde::ProviderClient::parse_discovery(std::string(kinde::fuzz::as_text(data, size)), expected);
   if (!meta) {
     const std::string& code = meta.error().code;
-    FUZZ_CHECK(code == kDiscoveryFailed || code == kDiscoveryIssuerMismatch || code == kDiscoveryBadEndpoint ||
-               code == kDiscoveryInsecureEndpoint || code == kDiscoveryForeignEndpoint);
+    FUZZ_CHECK(code == kinde::kDiscoveryFailed || code == kinde::kDiscoveryIssuerMismatch || code == kinde::kDiscoveryBadEndpoint ||
+               code == kinde::kDiscoveryInsecureEndpoint || code == kinde::kDiscoveryForeignEndpoint);
     return 0;
   }
   std::string iss = meta->issuer;

@@ -29,7 +29,7 @@ std::string quoted(const std::string& v) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto parsed = kinde::parse_dotenv(kinde::fuzz::as_text(data, size));
   if (!parsed) {
-    FUZZ_CHECK(parsed.error().code == kConfigSyntax);
+    FUZZ_CHECK(parsed.error().code == kinde::kConfigSyntax);
     FUZZ_CHECK(parsed.error().detail.rfind("line ", 0) == 0);  // errors name the line
     return 0;
   }

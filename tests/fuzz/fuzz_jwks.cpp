@@ -10,7 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto keys = kinde::parse_jwks(kinde::fuzz::as_text(data, size));
   if (!keys) {
     const std::string& code = keys.error().code;
-    FUZZ_CHECK(code == kJwksMalformed || code == kJwksEmpty);
+    FUZZ_CHECK(code == kinde::kJwksMalformed || code == kinde::kJwksEmpty);
     return 0;
   }
   FUZZ_CHECK(!keys->empty());

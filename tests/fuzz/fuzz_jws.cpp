@@ -68,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(!parsed->header.contains("crit"));
     check_claims(parsed->payload);
   } else {
-    FUZZ_CHECK(parsed.error().code == kJwtMalformed);
+    FUZZ_CHECK(parsed.error().code == kinde::kJwtMalformed);
   }
 
   auto verified = kinde::verify_jwt(token, keys);

@@ -60,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   auto s = kinde::open_session(blob, fixed_key(), std::string(fz::kSessionId));
   if (!s) {
-    FUZZ_CHECK(s.error().code == kSessionRecordInvalid);
+    FUZZ_CHECK(s.error().code == kinde::kSessionRecordInvalid);
     return 0;
   }
   FUZZ_CHECK(has_header && created == s->created && last_used == s->last_used);

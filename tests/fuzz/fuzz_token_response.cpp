@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto tokens = kinde::ProviderClient::parse_token_response(status, body, kinde::fuzz::kNow);
   if (!tokens) {
     const std::string& code = tokens.error().code;
-    FUZZ_CHECK(code == kTokenError || code == kTokenEndpointFailed || code == kTokenResponseInvalid);
+    FUZZ_CHECK(code == kinde::kTokenError || code == kinde::kTokenEndpointFailed || code == kinde::kTokenResponseInvalid);
     return 0;
   }
   FUZZ_CHECK(status == 200);
