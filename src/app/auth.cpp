@@ -352,18 +352,19 @@ Response handle_callback(App& app, Ctx& ctx) {
   Session s;
   s.id = p.random->token();  // a new id at every sign-in: no fixation
   s.created = s.last_used = ctx.now;
-  s.data["user"] = with_userinfo(*p.oidc, *claims, tokens->access_token, user_from_id_claims(*claims));
-  s.data["tokens"] = {{"access_token", tokens->access_token}, {"id_token", tokens->id_token},
-                      {"refresh_token", tokens->refresh_token}, {"expires_at", tokens->expires_at}};
-  s.data["id_claims"] = *claims;
-  s.data["access_claims"] = access ? *access : nlohmann::json::object();
+  SignedIn rec;
+  rec.user = with_userinfo(*p.oidc, *claims, tokens->access_token, user_from_id_claims(*claims));
+  rec.tokens = {tokens->access_token, tokens->id_token, tokens->refresh_token, tokens->expires_at};
+  rec.id_claims = *claims;
+  if (access) rec.access_claims = *access;
+  s.data = record_to_json(rec);
   // The first write of this sign-in: nothing was stored before it.
   if (auto saved = p.sessions->save(s); !saved) return app.store_unavailable(req, saved.error());
   if (auto old = req.cookie(app.session_cookie_name(req)); old && is_valid_session_id(*old)) {
     if (auto removed = p.sessions->remove(*old); !removed) log_warn("old session not removed: " + removed.error().detail);
   }
   if (auto gc = p.sessions->collect_expired(ctx.now, kGcBudget); !gc) log_warn("session gc: " + gc.error().detail);
-  log_info("signed in user " + s.data["user"].value("id", std::string()));
+  log_info("signed in user " + rec.user.value("id", std::string()));
   spend();
   Response r = redirect_response(pending->next, 303);
   ctx.set_cookies.push_back(app.session_cookie(req, s.id, false));
@@ -386,9 +387,8 @@ Response handle_logout(App& app, Ctx& ctx) {
   }
   std::string id_token, refresh_token;
   if (ctx.session) {
-    const auto tokens = ctx.session->data.value("tokens", nlohmann::json::object());
-    id_token = tokens.value("id_token", std::string());
-    refresh_token = tokens.value("refresh_token", std::string());
+    id_token = ctx.session_tokens.id_token;
+    refresh_token = ctx.session_tokens.refresh_token;
     if (auto removed = p.sessions->remove(ctx.session->id); !removed) {
       return app.store_unavailable(req, removed.error());
     }
