@@ -102,70 +102,91 @@ Response handle_items(App&, Ctx& ctx) {
                                 q.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "}");
 }
 
-Response handle_me(App&, Ctx& ctx) {
-  const Identity& id = *ctx.identity;
-  ClaimSource claims{id.access_claims, id.id_claims};
-  nlohmann::json out;
-  // Each part is independent: one malformed claim is reported in "errors" and the rest still answers.
+namespace {
+
+// /api/me's parts are independent: one malformed claim is reported in "errors" and the rest still answers.
+struct MeErrors {
   nlohmann::json errors = nlohmann::json::object();
-  auto note = [&](const char* part, const Error& e) {
+  void note(const char* part, const Error& e) {
     log_warn(std::string("/api/me: ") + part + ": " + e.code + ": " + e.detail);
     errors[part] = {{"code", e.code}, {"detail", e.detail}};
-  };
-  if (id.from_bearer) {
-    // A machine (client_credentials) token: no ID token, no user; its subject is the client.
-    out["type"] = "machine";
-    out["sub"] = id.access_claims.value("sub", nlohmann::json());
-    // The client: Kinde names it in azp, RFC 9068 2.2 in client_id (glewlwyd, LemonLDAP); only a token naming
-    // neither falls back to sub (an M2M token's subject is its client), so a user's token never shows the user as one.
-    out["client_id"] = out["sub"];
-    for (const char* name : {"client_id", "azp"})
-      if (auto it = id.access_claims.find(name); it != id.access_claims.end() && it->is_string()) out["client_id"] = *it;
-  } else {
-    out["type"] = "user";
-    // The session's user record is what sign-in stored (ID token + profile); the ID token decides when present.
-    nlohmann::json user = user_view(id.user);
-    if (auto details = get_user_details(claims)) {
-      nlohmann::json d = to_json(*details);
-      for (auto it = d.begin(); it != d.end(); ++it)
-        if (!it->is_null()) user[it.key()] = *it;
-    } else if (details.error().code != kNoIdToken) {
-      note("user", details.error());
-    }
-    out["user"] = user;
-    if (auto orgs = get_user_organizations(claims)) {
-      out["org_codes"] = orgs->org_codes;
-    } else {
-      out["org_codes"] = nlohmann::json::array();
-      if (orgs.error().code != kNoIdToken) note("org_codes", orgs.error());
-    }
   }
+};
+
+// A machine (client_credentials) token: no ID token, no user; its subject is the client.
+void describe_machine(const Identity& id, nlohmann::json& out) {
+  out["type"] = "machine";
+  out["sub"] = id.access_claims.value("sub", nlohmann::json());
+  // The client: Kinde names it in azp, RFC 9068 2.2 in client_id (glewlwyd, LemonLDAP); only a token naming
+  // neither falls back to sub (an M2M token's subject is its client), so a user's token never shows the user as one.
+  out["client_id"] = out["sub"];
+  for (const char* name : {"client_id", "azp"})
+    if (auto it = id.access_claims.find(name); it != id.access_claims.end() && it->is_string()) out["client_id"] = *it;
+}
+
+// A signed-in user: the session's user record (ID token + profile, the ID token deciding when present) and orgs.
+void describe_user(const Identity& id, const ClaimSource& claims, nlohmann::json& out, MeErrors& e) {
+  out["type"] = "user";
+  nlohmann::json user = user_view(id.user);
+  if (auto details = get_user_details(claims)) {
+    nlohmann::json d = to_json(*details);
+    for (auto it = d.begin(); it != d.end(); ++it)
+      if (!it->is_null()) user[it.key()] = *it;
+  } else if (details.error().code != kNoIdToken) {
+    e.note("user", details.error());
+  }
+  out["user"] = user;
+  if (auto orgs = get_user_organizations(claims)) {
+    out["org_codes"] = orgs->org_codes;
+  } else {
+    out["org_codes"] = nlohmann::json::array();
+    if (orgs.error().code != kNoIdToken) e.note("org_codes", orgs.error());
+  }
+}
+
+// What the access token grants, for either kind of caller: permissions, organisation, roles, feature flags.
+void describe_grants(const ClaimSource& claims, nlohmann::json& out, MeErrors& e) {
   if (auto p = get_permissions(claims)) {
     out["permissions"] = p->permissions;
   } else {
     out["permissions"] = nlohmann::json::array();
-    note("permissions", p.error());
+    e.note("permissions", p.error());
   }
   if (auto o = get_organization(claims)) {
     out["org_code"] = to_json(*o)["org_code"];
   } else {
     out["org_code"] = nullptr;
-    note("org_code", o.error());
+    e.note("org_code", o.error());
   }
   if (auto r = get_roles(claims)) {
     out["roles"] = to_json(*r)["roles"];
   } else {
     out["roles"] = nlohmann::json::array();
-    note("roles", r.error());
+    e.note("roles", r.error());
   }
   nlohmann::json flags = nlohmann::json::object();
   if (auto f = get_flags(claims)) {
     for (const auto& flag : *f) flags[flag.code] = {{"type", flag_type_name(flag.type)}, {"value", flag.value}};
   } else {
-    note("feature_flags", f.error());
+    e.note("feature_flags", f.error());
   }
   out["feature_flags"] = flags;
-  if (!errors.empty()) out["errors"] = errors;
+}
+
+}  // namespace
+
+Response handle_me(App&, Ctx& ctx) {
+  const Identity& id = *ctx.identity;
+  ClaimSource claims{id.access_claims, id.id_claims};
+  nlohmann::json out;
+  MeErrors e;
+  if (id.from_bearer) {
+    describe_machine(id, out);
+  } else {
+    describe_user(id, claims, out, e);
+  }
+  describe_grants(claims, out, e);
+  if (!e.errors.empty()) out["errors"] = e.errors;
   Response r = json_response(200, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   r.set_header("Cache-Control", "no-store");
   return r;

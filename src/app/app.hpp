@@ -11,6 +11,7 @@
 #include "cgi/response.hpp"
 #include "config/config.hpp"
 #include "oidc/client.hpp"
+#include "session/record.hpp"
 #include "session/sealed.hpp"
 #include "session/session.hpp"
 #include "util/clock.hpp"
@@ -39,7 +40,9 @@ struct Ctx {
   explicit Ctx(const Request& r) : req(r) {}
   const Request& req;
   std::int64_t now = 0;
-  std::optional<Session> session;   // loaded (and refreshed) session, if any
+  std::optional<Session> session;   // loaded (and refreshed) session, if any; a signed-in one's data is
+                                    // decoded once, into identity and session_tokens (its data is then empty)
+  Tokens session_tokens;            // the signed-in session's tokens (sign-out names and revokes them)
   std::optional<Identity> identity; // set for a signed-in session or a valid bearer token
   std::vector<std::string> params;  // path parameters ("/items/{id}" -> id)
   std::vector<std::string> set_cookies;  // the one way a cookie leaves a handler (App::cookie values)

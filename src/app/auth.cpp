@@ -84,13 +84,12 @@ bool too_old(const PendingSignIn& p, std::int64_t now) {
 
 }  // namespace
 
-Response handle_login(App& app, Ctx& ctx) {
-  const Request& req = ctx.req;
-  AppParts& p = app.parts();
-  const Config& cfg = p.config;
-  if (!p.oidc) return app.error_page(req, 503, "Sign-in is unavailable", "No provider is configured.");
+namespace {
 
-  Params extra;
+// The provider parameters this login adds (sign-up, a new organisation, the visitor's pass-through values,
+// the configured org_code and audience) into `extra`; a 400 page when a value is repeated or not plain.
+std::optional<Response> login_extras(App& app, const Request& req, Params& extra) {
+  const Config& cfg = app.parts().config;
   if (ends_with(req.path_info, "/register")) extra.emplace_back("prompt", "create");
   if (ends_with(req.path_info, "/create-org")) {
     extra.emplace_back("prompt", "create");
@@ -113,6 +112,42 @@ Response handle_login(App& app, Ctx& ctx) {
       extra.emplace_back("audience", cfg.audience);
     }
   }
+  return std::nullopt;
+}
+
+// This browser's other sign-ins in progress: one cookie each, at most kMaxSignIns at once (the
+// oldest goes first), stale ones cleared. Cookies of the family that do not open under our key
+// (another app on the same host and path, or damage) are left alone: they expire by themselves.
+void prune_sign_ins(App& app, Ctx& ctx, const std::string& family) {
+  const Request& req = ctx.req;
+  std::vector<std::pair<std::int64_t, std::string>> live;  // (created, cookie name)
+  std::vector<std::string> seen;
+  for (const auto& [name, value] : req.cookies) {
+    if (name.size() != family.size() + kTagLength || name.compare(0, family.size(), family) != 0) continue;
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+    seen.push_back(name);
+    auto other = open_pending(*app.parts().sealer, name, value, family);
+    if (!other) continue;
+    if (too_old(*other, ctx.now)) ctx.set_cookies.push_back(app.cookie(req, name, "", 0));
+    else live.emplace_back(other->created, name);
+  }
+  std::sort(live.begin(), live.end());
+  for (std::size_t i = 0; i + kMaxSignIns <= live.size(); ++i) {
+    log_debug("more than " + std::to_string(kMaxSignIns - 1) + " sign-ins under way in one browser: the oldest is dropped");
+    ctx.set_cookies.push_back(app.cookie(req, live[i].second, "", 0));
+  }
+}
+
+}  // namespace
+
+Response handle_login(App& app, Ctx& ctx) {
+  const Request& req = ctx.req;
+  AppParts& p = app.parts();
+  const Config& cfg = p.config;
+  if (!p.oidc) return app.error_page(req, 503, "Sign-in is unavailable", "No provider is configured.");
+
+  Params extra;
+  if (auto refused = login_extras(app, req, extra)) return std::move(*refused);
   if (count_param(req.query, "next") > 1) return app.error_page(req, 400, "Bad request", "repeated parameter next");
   std::string next = safe_next_path(find_param(req.query, "next").value_or(app.url(req, "/")));
 
@@ -125,26 +160,8 @@ Response handle_login(App& app, Ctx& ctx) {
   }
   if (!p.sealer) return app.error_page(req, 503, "Sign-in is unavailable", "No session key is configured.");
 
-  // This browser's other sign-ins in progress: one cookie each, at most kMaxSignIns at once (the
-  // oldest goes first), stale ones cleared. Cookies of the family that do not open under our key
-  // (another app on the same host and path, or damage) are left alone: they expire by themselves.
   const std::string family = app.signin_cookie_name(req, "");
-  std::vector<std::pair<std::int64_t, std::string>> live;  // (created, cookie name)
-  std::vector<std::string> seen;
-  for (const auto& [name, value] : req.cookies) {
-    if (name.size() != family.size() + kTagLength || name.compare(0, family.size(), family) != 0) continue;
-    if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
-    seen.push_back(name);
-    auto other = open_pending(*p.sealer, name, value, family);
-    if (!other) continue;
-    if (too_old(*other, ctx.now)) ctx.set_cookies.push_back(app.cookie(req, name, "", 0));
-    else live.emplace_back(other->created, name);
-  }
-  std::sort(live.begin(), live.end());
-  for (std::size_t i = 0; i + kMaxSignIns <= live.size(); ++i) {
-    log_debug("more than " + std::to_string(kMaxSignIns - 1) + " sign-ins under way in one browser: the oldest is dropped");
-    ctx.set_cookies.push_back(app.cookie(req, live[i].second, "", 0));
-  }
+  prune_sign_ins(app, ctx, family);
 
   AuthorizeRequest ar;
   ar.client_id = cfg.client_id;
@@ -244,14 +261,33 @@ Response sign_in_again(App& app, const Request& req, int status, const std::stri
   return app.page(req, status, "error", {{"status", status}, {"title", title}, {"message", msg}, {"retry", true}});
 }
 
-}  // namespace
+// This attempt's sign-in cookie, named after its state. It is removed ("spent") once the callback has an
+// answer (success or a definite failure) and kept only when the provider could not be reached, so a reload
+// can retry.
+struct AttemptCookie {
+  std::string family;                 // the name shared by all sign-in cookies (App::signin_cookie_name)
+  std::string name;                   // "" when the state cannot name one
+  std::optional<std::string> sealed;  // the browser's value, when it sent the cookie
+};
 
-Response handle_callback(App& app, Ctx& ctx) {
-  const Request& req = ctx.req;
+AttemptCookie attempt_cookie(App& app, const Request& req, const std::string& state) {
+  AttemptCookie c;
+  c.family = app.signin_cookie_name(req, "");
+  if (is_valid_session_id(state)) {
+    c.name = c.family + signin_tag(state);
+    c.sealed = req.cookie(c.name);
+  }
+  return c;
+}
+
+void spend(App& app, Ctx& ctx, const AttemptCookie& c) {
+  if (c.sealed) ctx.set_cookies.push_back(app.cookie(ctx.req, c.name, "", 0));
+}
+
+// Refuses a callback that repeats a parameter or names another provider; nullopt when it may go on.
+std::optional<Response> refuse_bad_callback(App& app, const Request& req) {
   AppParts& p = app.parts();
-  const Config& cfg = p.config;
   if (!p.oidc || !p.sealer) return app.error_page(req, 503, "Sign-in is unavailable", "No provider is configured.");
-
   // Repeated parameters are an attack or a broken client: never pick one (RFC 6749 3.1).
   for (const char* key : {"state", "code", "error", "iss"}) {
     if (count_param(req.query, key) > 1)
@@ -261,7 +297,7 @@ Response handle_callback(App& app, Ctx& ctx) {
   // another provider's response here); an error response included. Compared as the provider
   // states it in discovery (which must equal KINDE_ISSUER_URL) or as configured.
   if (auto iss = find_param(req.query, "iss")) {
-    bool ours = *iss == cfg.issuer;
+    bool ours = *iss == p.config.issuer;
     if (!ours) {
       auto meta = p.oidc->metadata();
       ours = meta && !meta->issuer.empty() && *iss == meta->issuer;
@@ -271,103 +307,125 @@ Response handle_callback(App& app, Ctx& ctx) {
       return app.error_page(req, 400, "Bad request", "This sign-in response comes from another provider.");
     }
   }
-  std::string state = find_param(req.query, "state").value_or("");
-  std::string error = find_param(req.query, "error").value_or("");
+  return std::nullopt;
+}
 
-  // This attempt's cookie, named after its state; it is removed once the callback has an answer
-  // (success or a definite failure) and kept only when the provider could not be reached, so a
-  // reload can retry.
-  const std::string family = app.signin_cookie_name(req, "");
-  std::string cookie_name;
-  std::optional<std::string> sealed;
-  if (is_valid_session_id(state)) {
-    cookie_name = family + signin_tag(state);
-    sealed = req.cookie(cookie_name);
-  }
-  auto spend = [&] {
-    if (sealed) ctx.set_cookies.push_back(app.cookie(req, cookie_name, "", 0));
-  };
+Response sign_in_expired(App& app, const Request& req) {
+  return sign_in_again(app, req, 400, "Sign-in expired",
+                       "This sign-in was already used, has expired, or was started in another browser. "
+                       "Please sign in again.");
+}
 
+// Takes the pending sign-in this callback answers (its cookie, found by the state, opened and checked) into
+// `out`; a Response when the callback ends here: the provider's error, an expired link, no or a bad cookie.
+std::optional<Response> take_pending_sign_in(App& app, Ctx& ctx, const AttemptCookie& cookie, const std::string& state,
+                                             PendingSignIn& out) {
+  const Request& req = ctx.req;
+  const std::string error = find_param(req.query, "error").value_or("");
   if (error == "login_link_expired") {
-    spend();
+    spend(app, ctx, cookie);
     return restart_expired_login(app, req);
   }
   if (!error.empty()) {
-    spend();
+    spend(app, ctx, cookie);
     std::string desc = find_param(req.query, "error_description").value_or("");
     log_info("provider returned error " + error.substr(0, 200) + (desc.empty() ? "" : ": " + desc.substr(0, 500)));
     return sign_in_again(app, req, 400, "Sign-in did not complete", provider_error_message(error));
   }
   if (state.empty()) return app.error_page(req, 400, "Bad request", "The callback has no state parameter.");
-
   // Login CSRF (RFC 6749 10.12): without this browser's cookie for this state, nothing goes on. A
   // replayed callback finds no cookie either: the first one removed it.
-  if (!sealed) {
+  if (!cookie.sealed) {
     log_info("callback without its sign-in cookie: the state is unknown to this browser, used, or expired");
-    return sign_in_again(app, req, 400, "Sign-in expired",
-                         "This sign-in was already used, has expired, or was started in another browser. "
-                         "Please sign in again.");
+    return sign_in_expired(app, req);
   }
-  auto pending = open_pending(*p.sealer, cookie_name, *sealed, family);
+  auto pending = open_pending(*app.parts().sealer, cookie.name, *cookie.sealed, cookie.family);
   if (!pending || !constant_time_equal(pending->state, state)) {
-    spend();
+    spend(app, ctx, cookie);
     log_warn("sign-in cookie rejected: " + (pending ? std::string("it holds another state") : pending.error().detail));
-    return sign_in_again(app, req, 400, "Sign-in expired",
-                         "This sign-in was already used, has expired, or was started in another browser. "
-                         "Please sign in again.");
+    return sign_in_expired(app, req);
   }
   if (too_old(*pending, ctx.now)) {
-    spend();
+    spend(app, ctx, cookie);
     return sign_in_again(app, req, 400, "Sign-in expired", "This sign-in took too long. Please sign in again.");
   }
   if (count_param(req.query, "code") != 1) {
-    spend();
+    spend(app, ctx, cookie);
     return app.error_page(req, 400, "Bad request", "The callback has no code parameter.");
   }
-  std::string code = *find_param(req.query, "code");
+  out = std::move(*pending);
+  return std::nullopt;
+}
 
-  auto tokens = p.oidc->exchange_code(code, pending->verifier, pending->redirect_uri);
+// Exchanges the code and verifies what comes back into the signed-in record `out`; a Response when the
+// provider refuses or cannot be reached, or the ID token fails a check.
+std::optional<Response> exchange_and_verify(App& app, Ctx& ctx, const AttemptCookie& cookie,
+                                            const PendingSignIn& pending, SignedIn& out) {
+  const Request& req = ctx.req;
+  AppParts& p = app.parts();
+  auto tokens = p.oidc->exchange_code(*find_param(req.query, "code"), pending.verifier, pending.redirect_uri);
   if (!tokens) {
     if (tokens.error().code == kTokenError) {
-      spend();
+      spend(app, ctx, cookie);
       log_warn("code exchange refused: " + tokens.error().detail);
       return sign_in_again(app, req, 400, "Sign-in failed", "The provider refused the sign-in code. Please sign in again.");
     }
     return provider_unavailable(app, req, tokens.error());
   }
-  auto claims = p.oidc->verify_id_token(tokens->id_token, pending->nonce, ctx.now);
+  auto claims = p.oidc->verify_id_token(tokens->id_token, pending.nonce, ctx.now);
   if (!claims) {
     // Keys we could not fetch say nothing about the token: that is an outage (503), not a forgery (401).
-    if (is_provider_outage(claims.error()))
-      return provider_unavailable(app, req, claims.error());
-    spend();
+    if (is_provider_outage(claims.error())) return provider_unavailable(app, req, claims.error());
+    spend(app, ctx, cookie);
     log_warn("ID token rejected: " + claims.error().code + ": " + claims.error().detail);
     return app.error_page(req, 401, "Sign-in failed", "The identity token could not be verified (" +
                                                           claims.error().code + ").");
   }
   auto access = session_access_claims(*p.oidc, tokens->access_token, ctx.now);
   if (!access) log_debug("access token claims not used: " + access.error().code);
-  if (tokens->refresh_token.empty()) note_no_refresh_token(cfg);
+  if (tokens->refresh_token.empty()) note_no_refresh_token(p.config);
+  out.user = with_userinfo(*p.oidc, *claims, tokens->access_token, user_from_id_claims(*claims));
+  out.tokens = {tokens->access_token, tokens->id_token, tokens->refresh_token, tokens->expires_at};
+  out.id_claims = std::move(*claims);
+  if (access) out.access_claims = std::move(*access);
+  return std::nullopt;
+}
 
+// Stores the new session (a new id at every sign-in: no fixation), ends the browser's old one, and sends the
+// browser on to where the sign-in began.
+Response finish_sign_in(App& app, Ctx& ctx, const AttemptCookie& cookie, const PendingSignIn& pending,
+                        const SignedIn& rec) {
+  const Request& req = ctx.req;
+  AppParts& p = app.parts();
   Session s;
-  s.id = p.random->token();  // a new id at every sign-in: no fixation
+  s.id = p.random->token();
   s.created = s.last_used = ctx.now;
-  s.data["user"] = with_userinfo(*p.oidc, *claims, tokens->access_token, user_from_id_claims(*claims));
-  s.data["tokens"] = {{"access_token", tokens->access_token}, {"id_token", tokens->id_token},
-                      {"refresh_token", tokens->refresh_token}, {"expires_at", tokens->expires_at}};
-  s.data["id_claims"] = *claims;
-  s.data["access_claims"] = access ? *access : nlohmann::json::object();
+  s.data = record_to_json(rec);
   // The first write of this sign-in: nothing was stored before it.
   if (auto saved = p.sessions->save(s); !saved) return app.store_unavailable(req, saved.error());
   if (auto old = req.cookie(app.session_cookie_name(req)); old && is_valid_session_id(*old)) {
     if (auto removed = p.sessions->remove(*old); !removed) log_warn("old session not removed: " + removed.error().detail);
   }
   if (auto gc = p.sessions->collect_expired(ctx.now, kGcBudget); !gc) log_warn("session gc: " + gc.error().detail);
-  log_info("signed in user " + s.data["user"].value("id", std::string()));
-  spend();
-  Response r = redirect_response(pending->next, 303);
+  log_info("signed in user " + rec.user.value("id", std::string()));
+  spend(app, ctx, cookie);
+  Response r = redirect_response(pending.next, 303);
   ctx.set_cookies.push_back(app.session_cookie(req, s.id, false));
   return r;
+}
+
+}  // namespace
+
+// The callback in its named steps: refuse a bad one, take the pending sign-in, exchange and verify, finish.
+Response handle_callback(App& app, Ctx& ctx) {
+  if (auto refused = refuse_bad_callback(app, ctx.req)) return std::move(*refused);
+  const std::string state = find_param(ctx.req.query, "state").value_or("");
+  const AttemptCookie cookie = attempt_cookie(app, ctx.req, state);
+  PendingSignIn pending;
+  if (auto ended = take_pending_sign_in(app, ctx, cookie, state, pending)) return std::move(*ended);
+  SignedIn rec;
+  if (auto ended = exchange_and_verify(app, ctx, cookie, pending, rec)) return std::move(*ended);
+  return finish_sign_in(app, ctx, cookie, pending, rec);
 }
 
 Response handle_logout(App& app, Ctx& ctx) {
@@ -386,9 +444,8 @@ Response handle_logout(App& app, Ctx& ctx) {
   }
   std::string id_token, refresh_token;
   if (ctx.session) {
-    const auto tokens = ctx.session->data.value("tokens", nlohmann::json::object());
-    id_token = tokens.value("id_token", std::string());
-    refresh_token = tokens.value("refresh_token", std::string());
+    id_token = ctx.session_tokens.id_token;
+    refresh_token = ctx.session_tokens.refresh_token;
     if (auto removed = p.sessions->remove(ctx.session->id); !removed) {
       return app.store_unavailable(req, removed.error());
     }

@@ -45,17 +45,14 @@ struct ApiApp : TestApp {
 
   // A signed-in session as the callback stores it (user, tokens, both claim sets); returns the Cookie header.
   std::string alice_cookie(const json& access = alice_access(), const json& id = alice_id()) {
-    Session s;
-    s.id = random.token();
-    s.created = s.last_used = clock.now();
-    s.data["user"] = {{"id", "kp_alice"}, {"given_name", "Alice"}, {"family_name", "Liddell"},
-                      {"email", "alice@example.com"}};
-    s.data["tokens"] = {{"access_token", kUserAccessToken}, {"expires_at", clock.now() + 3600}};
-    s.data["access_claims"] = access;
-    s.data["id_claims"] = id;
-    auto saved = store->save(s);
-    if (!saved) throw std::runtime_error(saved.error().detail);
-    return session_cookie_header(s.id);
+    SignedIn rec;
+    rec.user = {{"id", "kp_alice"}, {"given_name", "Alice"}, {"family_name", "Liddell"},
+                {"email", "alice@example.com"}};
+    rec.tokens.access_token = kUserAccessToken;
+    rec.tokens.expires_at = clock.now() + 3600;
+    rec.access_claims = access;
+    rec.id_claims = id;
+    return session_cookie_header(save_record(rec));
   }
 };
 

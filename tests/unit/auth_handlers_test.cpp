@@ -72,12 +72,12 @@ Response callback(TestApp& t, const Started& s, const std::string& extra_cookie 
 // Sessions in the recorder that hold a signed-in user.
 int user_sessions_saved(const TestApp& t) {
   int n = 0;
-  for (const auto& s : t.recorder->saved) n += s.data.contains("user") ? 1 : 0;
+  for (const auto& s : t.recorder->saved) n += signed_in_from(s.data) ? 1 : 0;
   return n;
 }
 
-json tokens_expiring_at(std::int64_t exp, const std::string& refresh = "rt-old") {
-  return {{"access_token", "at-old"}, {"id_token", "idt-old"}, {"refresh_token", refresh}, {"expires_at", exp}};
+Tokens tokens_expiring_at(std::int64_t exp, const std::string& refresh = "rt-old") {
+  return {"at-old", "idt-old", refresh, exp};
 }
 
 TokenSet fresh_tokens(const std::string& refresh, const std::string& id_token = "") {
@@ -390,10 +390,10 @@ BOOST_AUTO_TEST_CASE(callback_success_creates_a_new_session_and_redirects_to_nex
 
   auto stored = t.stored(new_id);
   BOOST_REQUIRE(stored.has_value());
-  BOOST_TEST(stored->data["user"]["id"] == "kp_user1");
-  BOOST_TEST(stored->data["user"]["given_name"] == "Ada");
-  BOOST_TEST(stored->data["tokens"]["refresh_token"] == "rt-1");
-  BOOST_TEST(stored->data["access_claims"]["org_code"] == "org_1");
+  BOOST_TEST(record_of(stored).user["id"] == "kp_user1");
+  BOOST_TEST(record_of(stored).user["given_name"] == "Ada");
+  BOOST_TEST(record_of(stored).tokens.refresh_token == "rt-1");
+  BOOST_TEST(record_of(stored).access_claims["org_code"] == "org_1");
   BOOST_TEST(!t.stored(old_id).has_value());   // the old session is gone
   // No token is put in a cookie or the redirect.
   for (const auto& c : r.cookies) {
@@ -681,9 +681,9 @@ BOOST_AUTO_TEST_CASE(userinfo_names_a_user_the_id_token_does_not) {
   auto s = nameless_sign_in(t, {{"sub", "kp_user1"}, {"name", "Ada Lovelace"}, {"email", "ada@example.com"}});
   BOOST_REQUIRE(s.has_value());
   BOOST_TEST(t.oidc.userinfo_calls == std::vector<std::string>{"at.1.jwt"});
-  BOOST_TEST(s->data["user"]["name"] == "Ada Lovelace");
-  BOOST_TEST(s->data["user"]["email"] == "ada@example.com");
-  BOOST_TEST(s->data["user"]["id"] == "kp_user1");
+  BOOST_TEST(record_of(s).user["name"] == "Ada Lovelace");
+  BOOST_TEST(record_of(s).user["email"] == "ada@example.com");
+  BOOST_TEST(record_of(s).user["id"] == "kp_user1");
   Response home = t.handle(get_request("/", "", t.session_cookie_header(s->id)));
   BOOST_TEST(contains(home.body, "Ada Lovelace"));
 }
@@ -693,7 +693,7 @@ BOOST_AUTO_TEST_CASE(a_userinfo_answer_about_another_subject_is_not_used) {
   t.oidc.meta.userinfo_endpoint = "https://idp.example/userinfo";
   auto s = nameless_sign_in(t, {{"sub", "someone_else"}, {"name", "Mallory"}});
   BOOST_REQUIRE(s.has_value());
-  BOOST_TEST(s->data["user"]["name"] == "");
+  BOOST_TEST(record_of(s).user["name"] == "");
   Response home = t.handle(get_request("/", "", t.session_cookie_header(s->id)));
   BOOST_TEST(!contains(home.body, "Mallory"));
   BOOST_TEST(contains(home.body, "kp_user1"));  // nothing names the user: the subject, never a blank
@@ -710,7 +710,7 @@ BOOST_AUTO_TEST_CASE(userinfo_is_not_called_when_the_id_token_names_the_user_or_
   auto s = nameless_sign_in(none, {{"sub", "kp_user1"}, {"name", "Ada"}});
   BOOST_REQUIRE(s.has_value());
   BOOST_TEST(none.oidc.userinfo_calls.empty());
-  BOOST_TEST(s->data["user"]["name"] == "");
+  BOOST_TEST(record_of(s).user["name"] == "");
   // A failing UserInfo endpoint leaves the sign-in as it was.
   TestApp failing;
   failing.oidc.meta.userinfo_endpoint = "https://idp.example/userinfo";
@@ -723,8 +723,8 @@ BOOST_AUTO_TEST_CASE(an_opaque_session_access_token_is_not_verified_and_its_clai
   t.oidc.access_tokens["opaque-at"] = {{"sub", "kp_user1"}, {"permissions", {"must:not:appear"}}};
   auto s = nameless_sign_in(t, {{"sub", "kp_user1"}, {"given_name", "Ada"}}, "opaque-at");
   BOOST_REQUIRE(s.has_value());
-  BOOST_TEST(s->data["access_claims"] == json::object());
-  BOOST_TEST(s->data["user"]["given_name"] == "Ada");
+  BOOST_TEST(record_of(s).access_claims == json::object());
+  BOOST_TEST(record_of(s).user["given_name"] == "Ada");
 }
 
 BOOST_AUTO_TEST_CASE(without_a_refresh_token_the_session_lives_on_but_the_expired_access_tokens_claims_do_not) {
@@ -755,7 +755,7 @@ BOOST_AUTO_TEST_CASE(without_a_refresh_token_the_session_lives_on_but_the_expire
 
 BOOST_AUTO_TEST_CASE(logout_removes_the_session_and_expires_the_cookie) {
   TestApp t;
-  std::string id = t.sign_in(kAda, {{"id_token", "idt-xyz"}});
+  std::string id = t.sign_in(kAda, tokens_of("idt-xyz"));
   RequestSpec s;
   s.method = "POST";
   s.path = "/logout";
@@ -780,7 +780,7 @@ BOOST_AUTO_TEST_CASE(logout_removes_the_session_and_expires_the_cookie) {
 
 BOOST_AUTO_TEST_CASE(logout_from_another_site_asks_first_and_ends_nothing) {
   TestApp t;
-  std::string id = t.sign_in(kAda, {{"id_token", "idt-xyz"}});
+  std::string id = t.sign_in(kAda, tokens_of("idt-xyz"));
   for (const char* method : {"GET", "POST"}) {
     for (const char* site : {"cross-site", "same-site"}) {
       for (const char* path : {"/logout", "/api/auth/logout"}) {
@@ -813,7 +813,7 @@ BOOST_AUTO_TEST_CASE(logout_from_another_site_asks_first_and_ends_nothing) {
   // The same request from our own pages, typed in, or from a client without Fetch Metadata signs out.
   for (const char* site : {"same-origin", "none", ""}) {
     BOOST_TEST_CONTEXT("Sec-Fetch-Site: " << site) {
-      std::string sid = t.sign_in(kAda, {{"id_token", "idt-xyz"}});
+      std::string sid = t.sign_in(kAda, tokens_of("idt-xyz"));
       RequestSpec s;
       s.path = "/logout";
       s.cookie = t.session_cookie_header(sid);
@@ -849,9 +849,9 @@ BOOST_AUTO_TEST_CASE(logout_without_an_end_session_endpoint_ends_the_local_sessi
   TestApp t;
   t.oidc.meta.end_session_endpoint.clear();  // issuer https://idp.example: not a Kinde domain
   t.config.logout_url = "https://app.example/bye";
-  std::string id = t.sign_in(kAda, {{"id_token", "idt-1"}});
+  std::string id = t.sign_in(kAda, tokens_of("idt-1"));
   Response r = t.handle(get_request("/logout", "", t.session_cookie_header(id)));
-  std::string id2 = t.sign_in(kAda, {{"id_token", "idt-2"}});
+  std::string id2 = t.sign_in(kAda, tokens_of("idt-2"));
   Response r2 = t.handle(get_request("/logout", "", t.session_cookie_header(id2)));
   set_log_sink(nullptr);
   for (const Response* x : {&r, &r2}) {
@@ -878,7 +878,7 @@ BOOST_AUTO_TEST_CASE(logout_without_an_end_session_endpoint_ends_the_local_sessi
 BOOST_AUTO_TEST_CASE(logout_revokes_the_refresh_token_when_the_provider_lists_a_revocation_endpoint) {
   TestApp t;
   t.oidc.meta.revocation_endpoint = "https://idp.example/oauth2/revoke";
-  std::string id = t.sign_in(kAda, {{"id_token", "idt-1"}, {"refresh_token", "rt-to-revoke"}});
+  std::string id = t.sign_in(kAda, tokens_of("idt-1", "rt-to-revoke"));
   Response r = t.handle(get_request("/logout", "", t.session_cookie_header(id)));
   BOOST_TEST(r.status == 303);
   BOOST_REQUIRE(t.oidc.revoked.size() == 1u);
@@ -890,7 +890,7 @@ BOOST_AUTO_TEST_CASE(a_failed_revocation_still_signs_out) {
   TestApp t;
   t.oidc.meta.revocation_endpoint = "https://idp.example/oauth2/revoke";
   t.oidc.revoke_error = make_error(kRevocationFailed, "http_timeout: timed out");
-  std::string id = t.sign_in(kAda, {{"id_token", "idt-1"}, {"refresh_token", "rt-2"}});
+  std::string id = t.sign_in(kAda, tokens_of("idt-1", "rt-2"));
   Response r = t.handle(get_request("/logout", "", t.session_cookie_header(id)));
   BOOST_TEST(r.status == 303);
   BOOST_TEST(t.oidc.revoked.size() == 1u);
@@ -901,13 +901,13 @@ BOOST_AUTO_TEST_CASE(a_failed_revocation_still_signs_out) {
 
 BOOST_AUTO_TEST_CASE(no_revocation_without_an_endpoint_a_refresh_token_or_discovery) {
   TestApp t;  // the fake's discovery lists no revocation_endpoint
-  std::string id = t.sign_in(kAda, {{"refresh_token", "rt-3"}});
+  std::string id = t.sign_in(kAda, tokens_of("", "rt-3"));
   BOOST_TEST(t.handle(get_request("/logout", "", t.session_cookie_header(id))).status == 303);
   t.oidc.meta.revocation_endpoint = "https://idp.example/oauth2/revoke";
-  std::string no_rt = t.sign_in(kAda, {{"id_token", "idt"}});
+  std::string no_rt = t.sign_in(kAda, tokens_of("idt"));
   BOOST_TEST(t.handle(get_request("/logout", "", t.session_cookie_header(no_rt))).status == 303);
   t.oidc.metadata_error = make_error(kDiscoveryFailed, "down");
-  std::string down = t.sign_in(kAda, {{"refresh_token", "rt-4"}});
+  std::string down = t.sign_in(kAda, tokens_of("", "rt-4"));
   BOOST_TEST(t.handle(get_request("/logout", "", t.session_cookie_header(down))).status == 303);
   BOOST_TEST(t.oidc.revoked.empty());
 }
@@ -928,10 +928,10 @@ BOOST_AUTO_TEST_CASE(near_expiry_refreshes_once_and_stores_the_rotated_refresh_t
   BOOST_TEST(t.oidc.refreshes[0] == "rt-old");
   auto s = t.stored(id);
   BOOST_REQUIRE(s.has_value());
-  BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-new");
-  BOOST_TEST(s->data["tokens"]["access_token"] == "at.new.jwt");
-  BOOST_TEST(s->data["tokens"]["expires_at"] == kNow + 3600);
-  BOOST_TEST(s->data["access_claims"]["permissions"][0] == "p:new");
+  BOOST_TEST(record_of(s).tokens.refresh_token == "rt-new");
+  BOOST_TEST(record_of(s).tokens.access_token == "at.new.jwt");
+  BOOST_TEST(record_of(s).tokens.expires_at == kNow + 3600);
+  BOOST_TEST(record_of(s).access_claims["permissions"][0] == "p:new");
   BOOST_TEST(contains(r.body, "p:new"));
 
   // Fresh tokens now: the next requests do not refresh again.
@@ -965,28 +965,31 @@ BOOST_AUTO_TEST_CASE(a_refresh_keeps_its_result_under_the_spent_token_for_late_r
   BOOST_TEST(t.recorder->kept[0] == "rt-old");
   auto kept = t.store->refresh_result(id, "rt-old", kNow);
   BOOST_REQUIRE(kept.ok() && kept->has_value());
-  BOOST_TEST((**kept)["tokens"]["refresh_token"] == "rt-new");
-  BOOST_TEST((**kept)["tokens"]["access_token"] == "at.new.jwt");
-  BOOST_TEST((**kept)["user"]["given_name"] == "Ada");
+  BOOST_TEST(record_of(**kept).tokens.refresh_token == "rt-new");
+  BOOST_TEST(record_of(**kept).tokens.access_token == "at.new.jwt");  // fresh_tokens() gives at.new.jwt
+  BOOST_TEST(record_of(**kept).user["given_name"] == "Ada");
 }
 
 BOOST_AUTO_TEST_CASE(a_request_still_holding_a_spent_refresh_token_adopts_the_kept_result_without_calling_the_provider) {
   TestApp t;
   std::string id = t.sign_in(kAda, tokens_expiring_at(kNow + 30, "rt-spent"), kAdaIdClaims);
   // Another request spent rt-spent and kept what it got, but its write of the session was lost.
-  json result = {{"tokens", {{"access_token", "at-kept"}, {"refresh_token", "rt-kept"}, {"expires_at", kNow + 3600}}},
-                 {"user", kAda}, {"access_claims", {{"permissions", {"p:kept"}}}}};
-  BOOST_REQUIRE(t.store->keep_refresh_result(id, "rt-spent", result, kNow - 5).ok());
+  SignedIn result;
+  result.tokens = {"at-kept", "", "rt-kept", kNow + 3600};
+  result.user = kAda;
+  result.id_claims = kAdaIdClaims;
+  result.access_claims = {{"permissions", {"p:kept"}}};
+  BOOST_REQUIRE(t.store->keep_refresh_result(id, "rt-spent", record_to_json(result), kNow - 5).ok());
   Response r = t.handle(get_request("/", "", t.session_cookie_header(id)));
   BOOST_TEST(r.status == 200);
   BOOST_TEST(contains(r.body, "Ada Lovelace"));
   BOOST_TEST(t.oidc.refreshes.empty());
   auto s = t.stored(id);
   BOOST_REQUIRE(s.has_value());
-  BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-kept");
-  BOOST_TEST(s->data["access_claims"]["permissions"][0] == "p:kept");
+  BOOST_TEST(record_of(s).tokens.refresh_token == "rt-kept");
+  BOOST_TEST(record_of(s).access_claims["permissions"][0] == "p:kept");
   // Past the grace period the token is presented to the provider again (its answer decides).
-  BOOST_REQUIRE(t.store->save([&] { Session old = *s; old.data["tokens"] = tokens_expiring_at(kNow + 30, "rt-spent"); return old; }()).ok());
+  BOOST_REQUIRE(t.store->save([&] { Session old = *s; SignedIn rec = record_of(s); rec.tokens = tokens_expiring_at(kNow + 30, "rt-spent"); old.data = record_to_json(rec); return old; }()).ok());
   t.clock.advance(kRefreshGraceSeconds);
   t.oidc.refresh_results.push_back(make_error(kTokenError, "invalid_grant"));
   t.handle(get_request("/", "", t.session_cookie_header(id)));
@@ -1024,7 +1027,7 @@ BOOST_AUTO_TEST_CASE(a_refresh_whose_write_is_lost_is_written_from_the_grace_cac
   BOOST_TEST(t.oidc.refreshes.size() == 1u);
   auto s = t.stored(id);
   BOOST_REQUIRE(s.has_value());
-  BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-new");
+  BOOST_TEST(record_of(s).tokens.refresh_token == "rt-new");
 }
 
 BOOST_AUTO_TEST_CASE(tokens_far_from_expiry_are_not_refreshed) {
@@ -1042,8 +1045,8 @@ BOOST_AUTO_TEST_CASE(refresh_without_a_new_refresh_token_keeps_the_old_one) {
   t.handle(get_request("/", "", t.session_cookie_header(id)));
   auto s = t.stored(id);
   BOOST_REQUIRE(s.has_value());
-  BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-keep");
-  BOOST_TEST(s->data["tokens"]["access_token"] == "at.new.jwt");
+  BOOST_TEST(record_of(s).tokens.refresh_token == "rt-keep");
+  BOOST_TEST(record_of(s).tokens.access_token == "at.new.jwt");
   // Not spent, so not kept for the grace period: the next refresh presents it to the provider again.
   BOOST_TEST(t.recorder->kept.empty());
 }
@@ -1072,7 +1075,7 @@ BOOST_AUTO_TEST_CASE(refresh_network_failure_keeps_the_session_for_a_retry) {
   BOOST_TEST(set_cookie(r, t.session_cookie_name()).empty());
   auto s = t.stored(id);
   BOOST_REQUIRE(s.has_value());
-  BOOST_TEST(s->data["tokens"]["refresh_token"] == "rt-old");
+  BOOST_TEST(record_of(s).tokens.refresh_token == "rt-old");
 
   // Right away the provider is left alone (back-off); after the retry interval it is asked again.
   t.oidc.refresh_results.push_back(fresh_tokens("rt-new"));
@@ -1082,7 +1085,7 @@ BOOST_AUTO_TEST_CASE(refresh_network_failure_keeps_the_session_for_a_retry) {
   t.clock.advance(t.config.refresh_retry_seconds);
   t.handle(get_request("/", "", t.session_cookie_header(id)));
   BOOST_TEST(t.oidc.refreshes.size() == 2u);
-  BOOST_TEST(t.stored(id)->data["tokens"]["refresh_token"] == "rt-new");
+  BOOST_TEST(record_of(t.stored(id)).tokens.refresh_token == "rt-new");
 }
 
 BOOST_AUTO_TEST_CASE(refreshed_id_token_with_a_different_subject_ends_the_session) {
@@ -1108,9 +1111,9 @@ BOOST_AUTO_TEST_CASE(user_details_follow_a_refreshed_id_token) {
   BOOST_TEST(!contains(r.body, "Lovelace"));
   auto s = t.stored(id);
   BOOST_REQUIRE(s.has_value());
-  BOOST_TEST(s->data["user"]["email"] == "augusta@example.com");
-  BOOST_TEST(s->data["user"]["picture"] == "https://img.example/a.png");
-  BOOST_TEST(s->data["user"]["id"] == "kp_user1");
+  BOOST_TEST(record_of(s).user["email"] == "augusta@example.com");
+  BOOST_TEST(record_of(s).user["picture"] == "https://img.example/a.png");
+  BOOST_TEST(record_of(s).user["id"] == "kp_user1");
   Response me = t.handle(get_request("/api/me", "", t.session_cookie_header(id)));
   BOOST_TEST(json::parse(me.body)["user"]["email"] == "augusta@example.com");
 }
@@ -1124,7 +1127,7 @@ BOOST_AUTO_TEST_CASE(refreshed_id_token_with_the_same_subject_is_kept) {
   BOOST_TEST(contains(r.body, "Ada Lovelace"));
   auto s = t.stored(id);
   BOOST_REQUIRE(s.has_value());
-  BOOST_TEST(s->data["tokens"]["id_token"] == "idt-same");
+  BOOST_TEST(record_of(s).tokens.id_token == "idt-same");
   BOOST_REQUIRE(!t.oidc.id_checks.empty());
   BOOST_TEST(t.oidc.id_checks.back().second == "");  // refreshed ID tokens carry no nonce
 }

@@ -40,14 +40,11 @@ const json kAliceId = {{"sub", "kp_alice"}, {"org_codes", {"org_123", "org_456"}
 // A signed-in session with these access-token claims; returns the Cookie header.
 std::string sign_in(TestApp& t, const json& user = kAliceUser, const json& access = kAliceAccess,
                     const json& id_claims = kAliceId) {
-  std::string id = t.sign_in(user, json::object(), id_claims);
-  auto upd = t.store->update(id, kNow, [&](std::optional<Session>& s) {
-    if (!s) return false;
-    s->data["access_claims"] = access;
-    return true;
-  });
-  if (!upd || !*upd) throw std::runtime_error("could not set access claims");
-  return t.session_cookie_header(id);
+  SignedIn rec;
+  rec.user = user;
+  rec.id_claims = id_claims;
+  rec.access_claims = access;
+  return t.session_cookie_header(t.save_record(rec));
 }
 
 // What lighttpd or mod_fcgid sends in the Authorizer role for GET /private/a.txt?q=1.

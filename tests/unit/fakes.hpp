@@ -22,6 +22,7 @@
 #include "jose/jws.hpp"
 #include "oidc/client.hpp"
 #include "oidc/token_checks.hpp"
+#include "session/record.hpp"
 #include "session/sealed.hpp"
 #include "session/session.hpp"
 #include "util/clock.hpp"
@@ -32,6 +33,24 @@
 namespace kinde::testing {
 
 // True when needle occurs in haystack (the one substring check every test file uses).
+// The signed-in record a session (or a kept refresh result) holds; throws when it holds none.
+inline SignedIn record_of(const nlohmann::json& data) {
+  auto rec = signed_in_from(data);
+  if (!rec) throw std::runtime_error("record_of: not a signed-in record: " + data.dump());
+  return *rec;
+}
+inline SignedIn record_of(const std::optional<Session>& s) {
+  if (!s) throw std::runtime_error("record_of: no session");
+  return record_of(s->data);
+}
+// Tokens with these values (the rest empty).
+inline Tokens tokens_of(const std::string& id_token, const std::string& refresh_token = "") {
+  Tokens t;
+  t.id_token = id_token;
+  t.refresh_token = refresh_token;
+  return t;
+}
+
 inline bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
@@ -394,15 +413,20 @@ struct TestApp {
   Response handle(const RequestSpec& s) { return app().handle(s.build()); }
 
   // Stores a signed-in session (user + tokens) and returns its id.
-  std::string sign_in(const nlohmann::json& user, const nlohmann::json& tokens = nlohmann::json::object(),
+  std::string sign_in(const nlohmann::json& user, const Tokens& tokens = {},
                       const nlohmann::json& id_claims = nlohmann::json::object()) {
+    SignedIn rec;
+    rec.user = user;
+    rec.tokens = tokens;
+    rec.id_claims = id_claims;
+    return save_record(rec);
+  }
+  // Stores a signed-in session holding this record and returns its id.
+  std::string save_record(const SignedIn& rec) {
     Session s;
     s.id = random.token();
     s.created = s.last_used = clock.now();
-    s.data["user"] = user;
-    s.data["tokens"] = tokens;
-    s.data["id_claims"] = id_claims;
-    s.data["access_claims"] = nlohmann::json::object();
+    s.data = record_to_json(rec);
     auto saved = store->save(s);
     if (!saved) throw std::runtime_error("sign_in: " + saved.error().detail);
     return s.id;
