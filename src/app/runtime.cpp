@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "session/file_setup.hpp"
 #include "session/file_store.hpp"
 #include "session/redis_store.hpp"
 #include "util/log.hpp"

@@ -59,30 +59,6 @@ struct FileStoreOptions {
 // dir cannot be created or written. `random` must outlive the store.
 Result<std::unique_ptr<SessionStore>> open_file_session_store(const FileStoreOptions& options, Random& random);
 
-// The generated session key, kept apart from the session data (KINDE_SESSION_KEY_FILE).
-struct SessionKeyFileOptions {
-  std::string path;          // the key file: read when present (never rewritten), else created 0600
-  std::string legacy_path;   // where older versions kept it (<session dir>/.secret): moved to path
-  bool dry_run = false;      // --check-config: change nothing, say what a start would do
-  std::shared_ptr<FileOps> ops;  // null: the real file system
-};
-
-struct SessionKeyFile {
-  std::string material;      // the key material (>= 32 bytes)
-  std::string path;          // the file it came from (legacy_path while a move is impossible)
-  std::string note;          // "" (found), "created", "moved from <legacy>", or a warning for the log
-  bool warning = false;      // note is a warning: the key is still at the legacy place, or a stray copy is left
-};
-
-// Reads the key file, checked like the session directory (owned by the app's user, no access for
-// group or others: Error "session_key_unsafe"); when it is missing, moves a key found at
-// legacy_path there (so sessions sealed under it still open), or creates one (48 random bytes).
-// Two processes starting at once agree on one key (link() refuses an existing name). When the move
-// is impossible (the key's folder is not writable) the legacy key is used and `warning` is set, so
-// nobody is signed out. Errors: "session_key_unsafe", "session_key_unavailable" (cannot read or
-// create it; the detail says how to create it by hand).
-Result<SessionKeyFile> load_or_create_session_key(const SessionKeyFileOptions& options, Random& random);
-
 // Path of the file holding the session with this id (dir/<hash[0..2]>/<hash>); for tests and tools.
 std::string session_file_path(const std::string& dir, const std::string& id);
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "session/file_setup.hpp"
 #include "session/file_store.hpp"
 #include "util/encoding.hpp"
 #include "session/sealed.hpp"
