@@ -148,11 +148,7 @@ class FileSessionStore : public SessionStore {
 
   Result<std::optional<Session>> update(const std::string& id, std::int64_t now,
                                         const std::function<bool(std::optional<Session>&)>& fn) override {
-    if (!is_valid_session_id(id)) {
-      std::optional<Session> none;
-      if (fn(none) && none) return make_error(kSessionBadId, "refusing to save a malformed id");
-      return std::optional<Session>{};
-    }
+    if (!is_valid_session_id(id)) return update_malformed_id(fn);
     const Paths p = paths_for(id);
     auto guard = acquire(p);
     if (!guard) return guard.error();

@@ -165,11 +165,7 @@ class RedisSessionStore : public SessionStore {
 
   Result<std::optional<Session>> update(const std::string& id, std::int64_t now,
                                         const std::function<bool(std::optional<Session>&)>& fn) override {
-    if (!is_valid_session_id(id)) {
-      std::optional<Session> none;
-      if (fn(none) && none) return make_error(kSessionBadId, "refusing to save a malformed id");
-      return std::optional<Session>{};
-    }
+    if (!is_valid_session_id(id)) return update_malformed_id(fn);
     const std::string k = session_key(id);
     auto lock = acquire(id);
     if (!lock) return lock.error();

@@ -14,6 +14,12 @@ bool is_valid_session_id(std::string_view t) {
   return true;
 }
 
+Result<std::optional<Session>> update_malformed_id(const std::function<bool(std::optional<Session>&)>& fn) {
+  std::optional<Session> none;
+  if (fn(none) && none) return make_error(kSessionBadId, "refusing to save a malformed id");
+  return std::optional<Session>{};
+}
+
 bool session_expired(const Session& s, const SessionLimits& l, std::int64_t now) {
   if (l.idle_timeout > 0 && now - s.last_used > l.idle_timeout) return true;
   if (l.max_age > 0 && now - s.created > l.max_age) return true;

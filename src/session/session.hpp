@@ -98,4 +98,8 @@ class SessionStore {
 // In-memory store for handler tests (single process; locking is trivial).
 std::unique_ptr<SessionStore> make_memory_session_store(SessionLimits limits);
 
+// update() for an id of the wrong shape, the same in every store: fn sees no session, and asking to
+// create one under that id is refused (Error kSessionBadId); nothing is read or written.
+Result<std::optional<Session>> update_malformed_id(const std::function<bool(std::optional<Session>&)>& fn);
+
 }  // namespace kinde
