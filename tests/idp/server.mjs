@@ -130,7 +130,9 @@ function loadOrCreateSigningKey(path) {
   return jwk;
 }
 
+console.error('idp: oidc-provider loaded');
 const signingJwk = loadOrCreateSigningKey(config.keyFile);
+console.error('idp: signing key ready');
 const publicKey = createPublicKey({ key: signingJwk, format: 'jwk' });
 
 // ---------------------------------------------------------------- accounts
