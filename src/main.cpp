@@ -249,7 +249,10 @@ int main(int argc, char** argv) {
   if (!config) {
     problem = config.error().detail;
   } else {
-    auto built = build_runtime(*config);
+    // A FastCGI process lives on: its provider calls run in a forked child, so libcurl and its
+    // libraries never stay in its memory (src/http/forked_transport.hpp).
+    const bool long_lived = opt.mode.empty() && !FCGX_IsCGI();
+    auto built = build_runtime(*config, long_lived);
     if (built) rt = std::move(*built);
     else problem = built.error().detail;
   }

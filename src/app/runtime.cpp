@@ -1,4 +1,5 @@
 #include "app/runtime.hpp"
+#include "http/forked_transport.hpp"
 
 #include <algorithm>
 
@@ -49,7 +50,7 @@ Result<std::unique_ptr<SessionStore>> open_session_store(const Config& config, c
   return open_redis_session_store(o, random);
 }
 
-Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
+Result<std::unique_ptr<Runtime>> build_runtime(Config config, bool provider_calls_in_child) {
   auto rt = std::make_unique<Runtime>();
   rt->config = std::move(config);
   LogLevel level;
@@ -65,7 +66,8 @@ Result<std::unique_ptr<Runtime>> build_runtime(Config config) {
   auto view = View::load(rt->config.template_dir);
   if (!view) return make_error(view.error().code, "templates: " + view.error().detail);
   rt->view = *view;
-  rt->http = std::make_unique<CurlTransport>();
+  if (provider_calls_in_child) rt->http = std::make_unique<ForkedTransport>(std::make_unique<CurlTransport>());
+  else rt->http = std::make_unique<CurlTransport>();
   // File sessions: a file beside them; Redis: a key every server shares (one JWKS fetch under its lock).
   std::unique_ptr<ProviderCache> cache =
       rt->config.store_kind == StoreKind::file

@@ -19,7 +19,7 @@ struct Runtime {
   std::unique_ptr<SessionStore> sessions;
   std::unique_ptr<Sealer> sealer;
   std::shared_ptr<const View> view;
-  std::unique_ptr<CurlTransport> http;
+  std::unique_ptr<HttpTransport> http;
   std::unique_ptr<ProviderClient> oidc;
   std::unique_ptr<App> app;
 };
@@ -44,7 +44,9 @@ Result<std::unique_ptr<SessionStore>> open_session_store(const Config& config, c
                                                          Random& random);
 
 // Builds every part from a loaded config. Errors say, in plain words, which part failed and why.
-Result<std::unique_ptr<Runtime>> build_runtime(Config config);
+// provider_calls_in_child: each provider call runs in a forked child (ForkedTransport), for
+// long-lived FastCGI processes; plain CGI calls libcurl in its own process.
+Result<std::unique_ptr<Runtime>> build_runtime(Config config, bool provider_calls_in_child = false);
 
 // --check-config's line on refresh tokens: which of offline (Kinde) and offline_access (OpenID Connect Core 11)
 // the provider lists in scopes_supported, and whether KINDE_SCOPES asks for a listed one. Information, never a

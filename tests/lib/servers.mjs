@@ -173,6 +173,8 @@ async function launch({ name, command, args, env, runDir, appExe, port, baseUrl,
     name, port, baseUrl, runDir, pid: child.pid,
     errorLog,
     output: () => output,
+    // The app processes now running from our private copy of the binary.
+    appPids: () => (appExe ? pidsOfExecutable(appExe) : []),
     // Synchronous last resort for the exit hook: the whole process group at once.
     killNow() {
       signalGroup(child.pid, 'SIGKILL');
