@@ -1,8 +1,8 @@
 // Memory per app process, for `make bench` (tests/bench/run.mjs), measured the way it matters when
 // many processes run: RSS, PSS and Private_Dirty from /proc/PID/smaps_rollup. A lighttpd instance of
 // its own with PROCS (8) app processes and its own local provider; users sign in for real until every
-// process has called the provider (its maps hold libcurl), then every session's access token is
-// marked as expiring (bench_driver expire, the store's own code) and each session is requested once,
+// process has called the provider (see calledProvider), then every session's access token is marked
+// as expiring (bench_driver expire, the store's own code) and each session is requested once,
 // so processes refresh at the provider for real. Then a long run of wrk-mix.lua (signed-in pages,
 // bearer token, signed-out page) shows growth: readings after the sign-ins, after a tenth of the
 // requests and at the end (BENCH_SMAPS=FILE: the first process's /proc/PID/smaps). Everything it
@@ -45,8 +45,16 @@ export function smaps(pid) {
   return { rss_kb: field('Rss'), pss_kb: field('Pss'), private_dirty_kb: field('Private_Dirty') };
 }
 
-// Whether process pid has called the provider: libcurl is loaded only for that.
-const calledProvider = (pid) => readFileSync(`/proc/${pid}/maps`, 'utf8').includes('libcurl');
+// Whether process pid has called the provider. A FastCGI process makes each call in a child it
+// forks and reaps (src/http/forked_transport.hpp), which leaves the children's page faults in its
+// own /proc/PID/stat (cminflt, field 11) and nothing else; a process that calls libcurl itself
+// has it mapped.
+function calledProvider(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');  // fields from 3 (state) on
+  const cminflt = Number(fields[11 - 3]);
+  return cminflt > 0 || readFileSync(`/proc/${pid}/maps`, 'utf8').includes('libcurl');
+}
 
 // One reading of every process, with the worst and the mean of each figure.
 function reading(pids, requests) {
