@@ -115,7 +115,7 @@ export async function setUp({ dir, port, app, client, accessTokenSeconds, issuer
     // removes it once the browser is sent back to the app (Portal/Main/Run.pm lines 431-435 only when
     // it is the redirect target), and at logout deleteSession answers PE_REDIRECT to it (Process.pm
     // lines 329-332), which the end-session code returns before its post-logout redirect
-    // (Portal/Issuer/OpenIDConnect.pm lines 1064-1080). See README, "Other providers".
+    // (Portal/Issuer/OpenIDConnect.pm lines 1065-1078). See README, "Other providers".
     oidcRPMetaDataOptionsBypassConsent: 1,
   };
   const serviceTold = {
