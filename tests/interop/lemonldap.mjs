@@ -5,9 +5,10 @@
 // options) as www-data, which then owns the instance's directories; otherwise as the current user.
 // The provider is told only what it must be: its portal URL and cookie domain, the OpenID Connect
 // issuer switch and signing key, and our relying party (client id, secret, redirect and post-logout
-// URIs, grant types, a short access-token lifetime for the refresh steps, and RS256 for ID tokens
-// because the manager's default for a new RP is HS512, which this app refuses by design). Every
-// other RP option is the manager's default for a new RP, read from the installed package.
+// URIs, grant types, a short access-token lifetime for the refresh steps, RS256 for ID tokens
+// because the manager's default for a new RP is HS512, which this app refuses by design, and no
+// consent page, whose leftover breaks 2.16.1's first RP-initiated logout, see rpTold). Every other
+// RP option is the manager's default for a new RP, read from the installed package.
 
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,8 @@ import { start, waitHttp } from './proc.mjs';
 
 const PACKAGED_CONF = '/var/lib/lemonldap-ng/conf/lmConf-1.json';
 const PORTAL_HTDOCS = '/usr/share/lemonldap-ng/portal/htdocs';
+// Debian's shared JavaScript libraries (libjs-*), served at /javascript/ by the packaged portal configs.
+const JAVASCRIPT_DIR = '/usr/share/javascript';
 const RP = 'kindefcgi';
 
 // The Demo backend's users: dwho / dwho is "Doctor Who", dwho@badwolf.org.
@@ -55,8 +58,9 @@ function chownTree(dir, user) {
 
 function lighttpdConf({ port, run }) {
   return `# written by tests/interop/lemonldap.mjs: the LemonLDAP::NG portal at the site root, mapped as
-# the packaged nginx config does (every path but the static files to /index.psgi/<path>, LLTYPE psgi)
-server.modules = ( "mod_access", "mod_rewrite", "mod_setenv", "mod_fastcgi", "mod_staticfile" )
+# the packaged nginx config does (/javascript/ from ${JAVASCRIPT_DIR}, which the portal's pages load
+# jQuery and Bootstrap from; every other path but the static files to /index.psgi/<path>, LLTYPE psgi)
+server.modules = ( "mod_access", "mod_alias", "mod_rewrite", "mod_setenv", "mod_fastcgi", "mod_staticfile" )
 server.document-root = "${PORTAL_HTDOCS}"
 server.bind = "127.0.0.1"
 server.port = ${port}
@@ -66,7 +70,8 @@ server.upload-dirs = ( "${run}" )
 mimetype.assign = ( ".css" => "text/css", ".js" => "text/javascript", ".png" => "image/png",
                     ".svg" => "image/svg+xml", ".ico" => "image/x-icon", ".jpg" => "image/jpeg",
                     ".woff" => "font/woff", ".woff2" => "font/woff2", ".ttf" => "font/ttf" )
-url.rewrite-if-not-file = ( "^/(.*)$" => "/index.psgi/$1" )
+alias.url = ( "/javascript/" => "${JAVASCRIPT_DIR}/" )
+url.rewrite-if-not-file = ( "^/(?!javascript/)(.*)$" => "/index.psgi/$1" )
 setenv.add-environment = ( "LLTYPE" => "psgi" )
 fastcgi.server = ( ".psgi" => ((
   "socket" => "${run}/llng.sock",
@@ -102,6 +107,16 @@ export async function setUp({ dir, port, app, client, accessTokenSeconds, issuer
     oidcRPMetaDataOptionsAccessTokenExpiration: accessTokenSeconds,
     oidcRPMetaDataOptionsRefreshToken: 1,
     oidcRPMetaDataOptionsAllowClientCredentialsGrant: 1,
+    // A first-party app (as Kinde treats its own apps): no scope-consent page. Without this, 2.16.1
+    // sends the first RP-initiated logout after a consent to the portal's login page instead of the
+    // registered post_logout_redirect_uri: the consent form posts the portal's own `url`
+    // (<portal>oauth2, Portal/Main/Display.pm AUTH_URL, templates/bootstrap/confirm.tpl), controlUrl
+    // keeps it in the lemonldappdata cookie (Portal/Main/Process.pm lines 125 and 209), nothing
+    // removes it once the browser is sent back to the app (Portal/Main/Run.pm lines 431-435 only when
+    // it is the redirect target), and at logout deleteSession answers PE_REDIRECT to it (Process.pm
+    // lines 329-332), which the end-session code returns before its post-logout redirect
+    // (Portal/Issuer/OpenIDConnect.pm lines 1065-1078). See README, "Other providers".
+    oidcRPMetaDataOptionsBypassConsent: 1,
   };
   const serviceTold = {
     portal,

@@ -68,7 +68,8 @@ async function glewlwydLogin(page, user, base) {
   if (!page.url().startsWith(base)) fail(`still at the provider after logging in: ${page.url()}`);
 }
 
-// LemonLDAP::NG's portal: a login form (user, password), then a consent page for the RP.
+// LemonLDAP::NG's portal: a login form (user, password), then a consent page for an RP that does not
+// bypass it (ours does, see lemonldap.mjs; accepted here should one appear).
 async function lemonldapLogin(page, user, base) {
   for (let round = 0; round < 6; round++) {
     if (page.url().startsWith(base)) return;
@@ -324,15 +325,38 @@ async function runProvider(name, def) {
       if (!signedInOk) fail('not signed in');
       await page.goto(`${base}/`);
       if (!(await signedIn(page))) fail('not signed in before signing out');
-      await page.getByRole('button', { name: 'Sign out' }).click();
-      await page.waitForURL((u) => u.href === `${base}/`, { timeout: 10000 }).catch(() => {});
-      if (!page.url().startsWith(base) && def.logout) {
-        await def.logout(page, base);
-        await page.waitForURL((u) => u.href === `${base}/`, { timeout: 10000 }).catch(() => {});
+      // The state of the app's end-session request, if it went to the provider: RP-Initiated Logout 1.0
+      // section 3 has the provider return it on the post-logout redirect, so the browser may land on
+      // KINDE_LOGOUT_URL with that state and nothing else.
+      let sentState = null;
+      const watch = (r) => {
+        const u = new URL(r.url());
+        if (r.isNavigationRequest() && u.origin !== new URL(base).origin && u.searchParams.has('post_logout_redirect_uri')) {
+          sentState = u.searchParams.get('state');
+        }
+      };
+      const atHome = (u) => u.origin === new URL(base).origin && u.pathname === '/';
+      page.on('request', watch);
+      try {
+        await page.getByRole('button', { name: 'Sign out' }).click();
+        await page.waitForURL(atHome, { timeout: 10000 }).catch(() => {});
+        if (!page.url().startsWith(base) && def.logout) {
+          await def.logout(page, base);
+          await page.waitForURL(atHome, { timeout: 10000 }).catch(() => {});
+        }
+        await page.waitForLoadState('load');
+      } finally {
+        page.off('request', watch);
       }
-      await page.waitForLoadState('load');
       const problems = [];
-      if (page.url() !== `${base}/`) problems.push(`landed on ${page.url()} (${await pageText(page)})`);
+      const landed = new URL(page.url());
+      const extra = [...landed.searchParams.keys()].filter((k) => k !== 'state');
+      const stateBack = landed.searchParams.get('state');
+      if (!atHome(landed) || extra.length || landed.hash) {
+        problems.push(`landed on ${page.url()} (${await pageText(page)})`);
+      } else if (sentState === null ? stateBack !== null : stateBack !== sentState) {
+        problems.push(`landed on ${page.url()}: the state that came back is not the one the app sent (${sentState})`);
+      }
       const me = await fetch(`${base}/api/me`, {
         headers: { cookie: (await browser.context.cookies(base)).map((c) => `${c.name}=${c.value}`).join('; ') },
       });
@@ -348,7 +372,8 @@ async function runProvider(name, def) {
         problems.push('no end_session_endpoint, yet the app did not say that only its own session ended');
       }
       if (problems.length) fail(problems.join('; '));
-      return rpLogout ? 'signed out at the provider too' : 'the provider lists no end_session_endpoint: the app\'s session ended';
+      if (!rpLogout) return 'the provider lists no end_session_endpoint: the app\'s session ended';
+      return `signed out at the provider too, back at ${landed.pathname}${stateBack === null ? '' : ' with the state the app sent'}`;
     });
 
     await step('sign-in-again', async () => {
