@@ -307,12 +307,19 @@ class FileSessionStore : public SessionStore {
   };
 
   Paths paths_for(const std::string& id) const {
+    // A pure function of the id (a SHA-256 per call): the last one is kept, as a browser's requests
+    // come in runs on the same process.
+    if (!last_paths_id_.empty() && last_paths_id_ == id) return last_paths_;
     Paths p;
     p.hash = session_id_hash(id);
     p.shard = dir_ + "/" + p.hash.substr(0, 2);
     p.file = p.shard + "/" + p.hash;
+    last_paths_id_ = id;
+    last_paths_ = p;
     return p;
   }
+  mutable std::string last_paths_id_;
+  mutable Paths last_paths_;
 
   // A refresh result's file: in the shard of its name, hash = ".grace-<name>" (also names its temp file).
   Paths grace_paths(const std::string& name) const {
