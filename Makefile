@@ -38,7 +38,7 @@ LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/%.o)
 TEST_SRC := tests/main.cpp $(sort $(wildcard tests/unit/*.cpp))
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o)
 
-.PHONY: all deps test check unit integration e2e run install asan clean bench bench-peers fuzz soak lint format-check help interop deb deb-test
+.PHONY: all deps test check unit integration e2e run install asan clean bench bench-callgrind bench-peers fuzz soak lint format-check help interop deb deb-test
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kinde.fcgi
@@ -53,6 +53,7 @@ help:
 	@echo "make run        serve the app at http://127.0.0.1:8000/ (local provider without Kinde keys)"
 	@echo "make asan       the unit tests under AddressSanitizer and UBSan"
 	@echo "make bench      benchmarks against a bare FastCGI hello world"
+	@echo "make bench-callgrind  instructions per signed-in request only (callgrind; seconds, no wrk)"
 	@echo "make bench-peers  kinde-fcgi against mod_auth_openidc, Django and FastAPI (installs them)"
 	@echo "make soak       lighttpd + 4 app processes under load with kills and a provider restart (SOAK_SECONDS)"
 	@echo "make fuzz       each libFuzzer target for FUZZ_SECONDS (60); FUZZ_MERGE=1 keeps new corpus"
@@ -91,6 +92,12 @@ BENCH_BINS := kinde.fcgi hello.fcgi hello_cgi cgi_time bench_driver
 bench: deps
 	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" SAN= $(BENCH_BINS:%=build-bench/%)
 	@node tests/bench/run.mjs build-bench
+
+# make bench-callgrind: the steady-state instruction counts of the signed-in cases alone, counted as
+# make bench counts them (tests/bench/callgrind_cases.mjs), to measure each change quickly.
+bench-callgrind: deps
+	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" SAN= build-bench/kinde.fcgi build-bench/hello.fcgi build-bench/bench_driver
+	@node tests/bench/callgrind_cases.mjs build-bench
 
 # make bench-peers (never part of make test): the peers a site would run instead (Apache +
 # mod_auth_openidc, Django + gunicorn, FastAPI + uvicorn; Debian packages, installed by

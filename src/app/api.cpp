@@ -116,18 +116,18 @@ struct MeErrors {
 // A machine (client_credentials) token: no ID token, no user; its subject is the client.
 void describe_machine(const Identity& id, nlohmann::json& out) {
   out["type"] = "machine";
-  out["sub"] = id.access_claims.value("sub", nlohmann::json());
+  out["sub"] = id.access_claims().value("sub", nlohmann::json());
   // The client: Kinde names it in azp, RFC 9068 2.2 in client_id (glewlwyd, LemonLDAP); only a token naming
   // neither falls back to sub (an M2M token's subject is its client), so a user's token never shows the user as one.
   out["client_id"] = out["sub"];
   for (const char* name : {"client_id", "azp"})
-    if (auto it = id.access_claims.find(name); it != id.access_claims.end() && it->is_string()) out["client_id"] = *it;
+    if (auto it = id.access_claims().find(name); it != id.access_claims().end() && it->is_string()) out["client_id"] = *it;
 }
 
 // A signed-in user: the session's user record (ID token + profile, the ID token deciding when present) and orgs.
 void describe_user(const Identity& id, const ClaimSource& claims, nlohmann::json& out, MeErrors& e) {
   out["type"] = "user";
-  nlohmann::json user = user_view(id.user);
+  nlohmann::json user = user_view(id.user());
   if (auto details = get_user_details(claims)) {
     nlohmann::json d = to_json(*details);
     for (auto it = d.begin(); it != d.end(); ++it)
@@ -177,7 +177,7 @@ void describe_grants(const ClaimSource& claims, nlohmann::json& out, MeErrors& e
 
 Response handle_me(App&, Ctx& ctx) {
   const Identity& id = *ctx.identity;
-  ClaimSource claims{id.access_claims, id.id_claims};
+  ClaimSource claims{id.access_claims(), id.id_claims()};
   nlohmann::json out;
   MeErrors e;
   if (id.from_bearer) {

@@ -226,7 +226,7 @@ Response App::dispatch(Ctx& ctx) {
     if ((route.methods & method_bit(req.method)) == 0) continue;
     ctx.params = std::move(params);
     if (route.access == Access::none) return route.handler(*this, ctx);
-    ctx.session = load_session(ctx);
+    attach_caller(ctx, load_session(req, ctx.now));
     if (ctx.store_error) return store_unavailable(req, *ctx.store_error);
     if (route.access == Access::api && (ctx.bearer_error || !ctx.identity)) return unauthorized_json(ctx.bearer_error);
     return route.handler(*this, ctx);

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/page_cache.hpp"
 #include "cgi/request.hpp"
 #include "cgi/response.hpp"
 #include "config/config.hpp"
@@ -29,10 +30,27 @@ inline constexpr const char* kBearerUnsupported = "bearer_unsupported";  // erro
 // whose move constructor is noexcept).
 struct Identity {  // NOLINT(bugprone-exception-escape)
   bool from_bearer = false;
-  std::string session_id;           // "" for bearer
-  nlohmann::json user;              // {id, given_name, family_name, email, picture} (session only)
-  nlohmann::json access_claims;     // verified access-token claims (may be empty for opaque tokens)
-  nlohmann::json id_claims;         // ID-token claims (session only)
+  std::string session_id;                  // "" for bearer
+  std::shared_ptr<const SignedIn> record;  // session only: the decoded record, shared and never changed
+  bool access_lapsed = false;              // session only: its access token expired with no refresh token
+  nlohmann::json bearer_claims;            // bearer only: the verified access-token claims
+
+  // {id, given_name, family_name, email, picture}; null for bearer.
+  const nlohmann::json& user() const;
+  // Verified access-token claims (empty for opaque tokens, and for a session whose access token lapsed:
+  // what it granted stops counting when it expires, as nothing can ask the provider again).
+  const nlohmann::json& access_claims() const;
+  // ID-token claims; null for bearer.
+  const nlohmann::json& id_claims() const;
+};
+
+// Who is calling, as App::load_session finds it from the cookie or the Authorization header.
+struct Caller {
+  std::optional<Session> session;        // the loaded (and refreshed) session; a signed-in one's data is empty
+  std::optional<Identity> identity;      // a signed-in session or a valid bearer token
+  std::optional<Error> bearer_error;     // an Authorization: Bearer token was present and invalid
+  std::optional<Error> store_error;      // the session store failed (the caller answers 503)
+  std::optional<std::string> clear_cookie;  // Set-Cookie value clearing a stale session cookie
 };
 
 // Per-request state handed to handlers.
@@ -41,7 +59,7 @@ struct Ctx {
   const Request& req;
   std::int64_t now = 0;
   std::optional<Session> session;   // loaded (and refreshed) session, if any; a signed-in one's data is
-                                    // decoded once, into identity and session_tokens (its data is then empty)
+                                    // decoded once, into identity (its data is then empty)
   Tokens session_tokens;            // the signed-in session's tokens (sign-out names and revokes them)
   std::optional<Identity> identity; // set for a signed-in session or a valid bearer token
   std::vector<std::string> params;  // path parameters ("/items/{id}" -> id)
@@ -49,6 +67,9 @@ struct Ctx {
   std::optional<Error> store_error;      // the session store failed (answered 503)
   std::optional<Error> bearer_error;     // an Authorization: Bearer token was present and invalid
 };
+
+// Puts what load_session found into the request's state.
+void attach_caller(Ctx& ctx, Caller&& caller);
 
 struct AppParts {
   Config config;
@@ -68,6 +89,8 @@ class App {
 
   const Config& config() const { return p_.config; }
   AppParts& parts() { return p_; }
+  // The signed-in home pages rendered per record (handle_home).
+  RecordPageCache& home_pages() { return home_pages_; }
 
   // --- helpers shared by the handlers (src/app/*.cpp) ---
   // URL path inside the app: base_path() + path ("/login" -> "/app/login").
@@ -97,8 +120,9 @@ class App {
   Response error_page(const Request& req, int status, const std::string& title, const std::string& message);
   // The 503 page for a failing session store (disk full, unwritable, Redis down); logs the error.
   Response store_unavailable(const Request& req, const Error& e);
-  // The session attached to this request's cookie (loaded, idle time touched), if any.
-  std::optional<Session> load_session(Ctx& ctx);
+  // Who is calling: the session attached to this request's cookie (loaded, idle time touched, tokens
+  // refreshed when due) or the request's bearer token.
+  Caller load_session(const Request& req, std::int64_t now);
 
  private:
   Response dispatch(Ctx& ctx);
@@ -108,6 +132,7 @@ class App {
   std::string fixed_session_cookie_name_;  // when KINDE_COOKIE_PATH fixes the path: computed once
   std::string form_action_origin_;
   std::string csp_;  // Content-Security-Policy value, fixed per process
+  RecordPageCache home_pages_;
 };
 
 // Handlers: one file each under src/app/.

@@ -188,14 +188,14 @@ std::vector<std::pair<std::string, std::string>> user_variables(const Identity& 
     auto it = j.find(key);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
-  std::string user_id = str(id.user, "id");
-  if (user_id.empty()) user_id = str(id.id_claims, "sub");
-  if (user_id.empty()) user_id = str(id.access_claims, "sub");
+  std::string user_id = str(id.user(), "id");
+  if (user_id.empty()) user_id = str(id.id_claims(), "sub");
+  if (user_id.empty()) user_id = str(id.access_claims(), "sub");
   var("REMOTE_USER", user_id);
   var("KINDE_USER_ID", user_id);
-  var("KINDE_EMAIL", str(id.user, "email"));
-  var("KINDE_GIVEN_NAME", str(id.user, "given_name"));
-  var("KINDE_FAMILY_NAME", str(id.user, "family_name"));
+  var("KINDE_EMAIL", str(id.user(), "email"));
+  var("KINDE_GIVEN_NAME", str(id.user(), "given_name"));
+  var("KINDE_FAMILY_NAME", str(id.user(), "family_name"));
   if (auto org = get_organization(claims); org && org->org_code) var("KINDE_ORG_CODE", *org->org_code);
   if (!id.from_bearer) {
     if (auto orgs = get_user_organizations(claims)) var("KINDE_ORG_CODES", space_list(orgs->org_codes, "organisation code"));
@@ -227,16 +227,16 @@ Response granted(const Identity& id, const ClaimSource& claims, Asker asker) {
 // Both askers: the identity, then the location's rules.
 Response decide(App& app, Ctx& ctx, Asker asker) {
   const Request& req = ctx.req;
-  ctx.session = app.load_session(ctx);
+  attach_caller(ctx, app.load_session(req, ctx.now));
   if (ctx.store_error) return app.store_unavailable(req, *ctx.store_error);
   if (!ctx.identity) return not_authenticated(app, req, ctx, asker);
 
   const Identity& id = *ctx.identity;
   const nlohmann::json no_id_token;
-  ClaimSource claims{id.access_claims, id.from_bearer ? no_id_token : id.id_claims};
+  ClaimSource claims{id.access_claims(), id.from_bearer ? no_id_token : id.id_claims()};
   Granted g = check_rules(rules_of(req), claims);
   if (!g.missing.empty()) {
-    std::string who = id.user.is_object() ? id.user.value("email", std::string()) : std::string();
+    std::string who = id.user().is_object() ? id.user().value("email", std::string()) : std::string();
     return forbidden(app, req, who, g);
   }
   if (asker == Asker::authorizer && is_error_document(req)) {

@@ -60,16 +60,30 @@ nlohmann::json user_view(const nlohmann::json& user) {
 }
 
 Response handle_home(App& app, Ctx& ctx) {
-  nlohmann::json c = nlohmann::json::object();
-  if (ctx.identity && !ctx.identity->from_bearer) {
-    c["signed_in"] = true;
-    c["user"] = user_view(ctx.identity->user);
-    ClaimSource claims{ctx.identity->access_claims, ctx.identity->id_claims};
-    c["kinde"] = home_claims_view(claims);
+  const Identity* who = ctx.identity && !ctx.identity->from_bearer ? &*ctx.identity : nullptr;
+  Response r;
+  // The signed-in page is a pure function of the session's record, its lapse state and the base path:
+  // a repeat request with the same record (the store hands out the same decoded record for the same
+  // stored bytes) reuses the page rendered for it.
+  std::optional<std::string> cached;
+  if (who) cached = app.home_pages().find(who->record, who->access_lapsed, ctx.req.base_path);
+  if (cached) {
+    r.status = 200;
+    r.set_header("Content-Type", "text/html; charset=utf-8");
+    r.body = std::move(*cached);
   } else {
-    c["signed_in"] = false;
+    nlohmann::json c = nlohmann::json::object();
+    if (who) {
+      c["signed_in"] = true;
+      c["user"] = user_view(who->user());
+      ClaimSource claims{who->access_claims(), who->id_claims()};
+      c["kinde"] = home_claims_view(claims);
+    } else {
+      c["signed_in"] = false;
+    }
+    r = app.page(ctx.req, 200, "index", std::move(c));
+    if (who && r.status == 200) app.home_pages().put(who->record, who->access_lapsed, ctx.req.base_path, r.body);
   }
-  Response r = app.page(ctx.req, 200, "index", std::move(c));
   // A protected page must never be served from a cache after sign-out.
   r.set_header("Cache-Control", "no-store");
   return r;

@@ -17,24 +17,6 @@ bool access_token_lapsed(const SignedIn& rec, std::int64_t now) {
   return exp != 0 && exp <= now && rec.tokens.refresh_token.empty();
 }
 
-// The caller a signed-in record names. Moves the user and the claims out of `rec` (the request needs them once,
-// as the Identity, and copying the JSON trees was a visible share of a signed-in request); the tokens stay.
-Identity identity_from_record(SignedIn& rec, const std::string& session_id, std::int64_t now) {
-  Identity id;
-  id.session_id = session_id;
-  // Without a refresh token the session lives on with the ID token's identity until its own lifetime ends, but
-  // what the access token granted (permissions, organisation, feature flags, roles) stops counting when it expires:
-  // the provider might no longer grant it, and nothing here can ask.
-  if (access_token_lapsed(rec, now) && !rec.access_claims.empty()) {
-    log_debug("session's access token expired without a refresh token: its claims no longer count");
-    rec.access_claims = nlohmann::json::object();
-  }
-  id.user = std::move(rec.user);
-  id.access_claims = std::move(rec.access_claims);
-  id.id_claims = std::move(rec.id_claims);
-  return id;
-}
-
 bool needs_refresh(const SignedIn& rec, std::int64_t now) {
   // A provider that just failed is not asked again at once: every request would wait a timeout.
   if (rec.retry_at && *rec.retry_at > now) return false;
@@ -153,27 +135,27 @@ Result<nlohmann::json> session_access_claims(OidcClient& oidc, const std::string
 
 namespace {
 
-// The caller an Authorization: Bearer token names (ctx.identity), or why it is refused (ctx.bearer_error).
-void load_bearer(AppParts& p, Ctx& ctx, std::string_view bearer) {
+// The caller an Authorization: Bearer token names (caller.identity), or why it is refused (caller.bearer_error).
+void load_bearer(AppParts& p, Caller& caller, std::string_view bearer, std::int64_t now) {
   if (bearer.empty()) {
-    ctx.bearer_error = make_error(kBearerEmpty, "the Authorization header names the Bearer scheme but no token");
-    log_info("bearer token rejected: " + ctx.bearer_error->code);
+    caller.bearer_error = make_error(kBearerEmpty, "the Authorization header names the Bearer scheme but no token");
+    log_info("bearer token rejected: " + caller.bearer_error->code);
     return;
   }
   if (!p.oidc) {
-    ctx.bearer_error = make_error(kBearerUnsupported, "no provider configured");
+    caller.bearer_error = make_error(kBearerUnsupported, "no provider configured");
     return;
   }
-  auto claims = p.oidc->verify_access_token(std::string(bearer), ctx.now);
+  auto claims = p.oidc->verify_access_token(std::string(bearer), now);
   if (!claims) {
     log_info("bearer token rejected: " + claims.error().code + ": " + claims.error().detail);
-    ctx.bearer_error = claims.error();
+    caller.bearer_error = claims.error();
     return;
   }
   Identity id;
   id.from_bearer = true;
-  id.access_claims = std::move(*claims);
-  ctx.identity = std::move(id);
+  id.bearer_claims = std::move(*claims);
+  caller.identity = std::move(id);
 }
 
 // Under the store's lock: writes last_used and refreshes the tokens when due. The session as stored after;
@@ -210,59 +192,92 @@ Result<std::optional<Session>> touch_and_refresh(AppParts& p, const std::string&
   return std::move(*updated);
 }
 
-// Clears the browser's session cookie (its session is unknown, expired or ended); no session for the request.
-std::nullopt_t clear_session_cookie(const App& app, Ctx& ctx) {
-  ctx.set_cookies.push_back(app.session_cookie(ctx.req, "", true));
-  return std::nullopt;
+// The caller a signed-in record names: the record is shared, not copied.
+Identity identity_from_record(std::shared_ptr<const SignedIn> rec, const std::string& session_id, std::int64_t now) {
+  Identity id;
+  id.session_id = session_id;
+  // Without a refresh token the session lives on with the ID token's identity until its own lifetime ends, but
+  // what the access token granted (permissions, organisation, feature flags, roles) stops counting when it expires:
+  // the provider might no longer grant it, and nothing here can ask.
+  id.access_lapsed = access_token_lapsed(*rec, now) && !rec->access_claims.empty();
+  if (id.access_lapsed) log_debug("session's access token expired without a refresh token: its claims no longer count");
+  id.record = std::move(rec);
+  return id;
 }
 
 }  // namespace
 
-std::optional<Session> App::load_session(Ctx& ctx) {
-  const Request& req = ctx.req;
+namespace {
+const nlohmann::json kNoClaims;                               // null: what a bearer caller has no ID token for
+const nlohmann::json kEmptyClaims = nlohmann::json::object();  // a lapsed access token's claims
+}  // namespace
+
+const nlohmann::json& Identity::user() const { return record ? record->user : kNoClaims; }
+const nlohmann::json& Identity::id_claims() const { return record ? record->id_claims : kNoClaims; }
+const nlohmann::json& Identity::access_claims() const {
+  if (!record) return bearer_claims;
+  return access_lapsed ? kEmptyClaims : record->access_claims;
+}
+
+void attach_caller(Ctx& ctx, Caller&& caller) {
+  if (caller.identity && caller.identity->record) ctx.session_tokens = caller.identity->record->tokens;
+  ctx.session = std::move(caller.session);
+  ctx.identity = std::move(caller.identity);
+  ctx.bearer_error = std::move(caller.bearer_error);
+  ctx.store_error = std::move(caller.store_error);
+  if (caller.clear_cookie) ctx.set_cookies.push_back(std::move(*caller.clear_cookie));
+}
+
+Caller App::load_session(const Request& req, std::int64_t now) {
+  Caller caller;
   AppParts& p = parts();
 
   // A bearer token decides over a cookie (machine clients; RFC 6750), even an empty or malformed one.
   if (auto bearer = req.bearer_token()) {
-    load_bearer(p, ctx, *bearer);
-    return std::nullopt;
+    load_bearer(p, caller, *bearer, now);
+    return caller;
   }
   auto cookie = req.cookie(session_cookie_name(req));
-  if (!cookie || cookie->empty()) return std::nullopt;
+  if (!cookie || cookie->empty()) return caller;
   if (!is_valid_session_id(*cookie)) {
     log_debug("session cookie of the wrong shape ignored");
-    return std::nullopt;
-  }
-  auto loaded = p.sessions->load(*cookie, ctx.now);
-  if (!loaded) {
-    ctx.store_error = loaded.error();  // the caller logs it and answers App::store_unavailable
-    return std::nullopt;
+    return caller;
   }
   // Unknown or expired: clear the stale cookie so the browser stops sending it.
-  if (!*loaded) return clear_session_cookie(*this, ctx);
-  std::optional<Session> s = std::move(*loaded);
-  std::optional<SignedIn> rec = signed_in_from(std::move(s->data));
-  if (!rec) return s;  // not signed in (should not happen: only sign-in creates sessions)
-
-  const bool refresh = p.oidc && needs_refresh(*rec, ctx.now);
-  if (refresh || ctx.now - s->last_used >= kTouchInterval) {
+  auto clear = [&]() {
+    caller.clear_cookie = session_cookie(req, "", true);
+    return caller;
+  };
+  auto loaded = p.sessions->load_record(*cookie, now);
+  if (!loaded) {
+    caller.store_error = loaded.error();  // the caller logs it and answers App::store_unavailable
+    return caller;
+  }
+  if (!*loaded) return clear();
+  LoadedRecord l = std::move(**loaded);
+  if (!l.record) {  // not signed in (should not happen: only sign-in creates sessions)
+    caller.session = std::move(l.session);
+    return caller;
+  }
+  const bool refresh = p.oidc && needs_refresh(*l.record, now);
+  if (refresh || now - l.session.last_used >= kTouchInterval) {
     // Discovery and the keys are read (or fetched) before the lock, so under it only the token call waits.
     if (refresh) p.oidc->warm_up();
-    auto updated = touch_and_refresh(p, s->id, ctx.now);
+    auto updated = touch_and_refresh(p, l.session.id, now);
     if (!updated) {
-      ctx.store_error = updated.error();
-      return std::nullopt;
+      caller.store_error = updated.error();
+      return caller;
     }
-    if (!*updated) return clear_session_cookie(*this, ctx);
-    s = std::move(*updated);
-    rec = signed_in_from(std::move(s->data));
-    if (!rec) return s;
+    if (!*updated) return clear();
+    l = to_loaded_record(std::move(**updated));
+    if (!l.record) {
+      caller.session = std::move(l.session);
+      return caller;
+    }
   }
-  // The record is decoded once: its members move into the Identity and the tokens, the session keeps its id.
-  ctx.identity = identity_from_record(*rec, s->id, ctx.now);
-  ctx.session_tokens = std::move(rec->tokens);
-  s->data = nlohmann::json::object();
-  return s;
+  caller.identity = identity_from_record(std::move(l.record), l.session.id, now);
+  caller.session = std::move(l.session);
+  return caller;
 }
 
 }  // namespace kinde

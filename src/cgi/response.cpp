@@ -6,8 +6,11 @@ namespace kinde {
 namespace {
 
 std::string clean(std::string_view v) {
-  // Headers are almost always clean already: one scan, one copy.
-  if (v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos) return std::string(v);
+  // Headers are almost always clean already: one scan, one copy. (A byte loop: find_first_of with a
+  // set calls memchr once per byte of the value.)
+  bool dirty = false;
+  for (char c : v) dirty |= c == '\r' || c == '\n' || c == '\0';
+  if (!dirty) return std::string(v);
   std::string out;
   out.reserve(v.size());
   for (char c : v)

@@ -104,21 +104,60 @@ bool same_file(FileOps& ops, int fd, const std::string& path) {
 
 class FileSessionStore : public SessionStore {
  public:
+  // A decoded record file: its exact bytes, the session they hold and, once asked for, its signed-in record.
+  struct Decoded {
+    std::string blob;
+    Session session;
+    std::shared_ptr<const SignedIn> record;  // null until load_record() first asks (or when not signed in)
+    bool record_done = false;
+  };
+
   FileSessionStore(const FileStoreOptions& o, std::shared_ptr<FileOps> ops, std::string key, Random& random,
                    int start_shard)
       : opt_(o), dir_(trim_dir(o.dir)), ops_(std::move(ops)), key_(std::move(key)), random_(random),
         cursor_shard_(start_shard) {}
 
   Result<std::optional<Session>> load(const std::string& id, std::int64_t now) override {
+    auto d = read_current(id, now);
+    if (!d) return d.error();
+    if (!*d) return std::optional<Session>{};
+    return std::optional<Session>((*d)->session);
+  }
+
+  Result<std::optional<LoadedRecord>> load_record(const std::string& id, std::int64_t now) override {
+    auto d = read_current(id, now);
+    if (!d) return d.error();
+    if (!*d) return std::optional<LoadedRecord>{};
+    Decoded& e = **d;
+    // Decoded once per distinct record bytes; later requests with the same bytes share it.
+    if (!e.record_done) {
+      if (auto rec = signed_in_from(e.session.data)) e.record = std::make_shared<const SignedIn>(std::move(*rec));
+      e.record_done = true;
+    }
+    LoadedRecord out;
+    out.session.id = e.session.id;
+    out.session.created = e.session.created;
+    out.session.last_used = e.session.last_used;
+    if (e.record) {
+      out.record = e.record;
+    } else {
+      out.session.data = e.session.data;
+    }
+    return std::optional<LoadedRecord>(std::move(out));
+  }
+
+  // The cache entry of the session's current record file; null when absent, expired (then removed),
+  // a symlink, torn or tampered.
+  Result<Decoded*> read_current(const std::string& id, std::int64_t now) {
     // A malformed cookie never reaches the file system.
-    if (!is_valid_session_id(id)) return std::optional<Session>{};
+    if (!is_valid_session_id(id)) return static_cast<Decoded*>(nullptr);
     const Paths p = paths_for(id);
     int raw = ops_->open(p.file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
     if (raw < 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return std::optional<Session>{};
+      if (errno == ENOENT || errno == ENOTDIR) return static_cast<Decoded*>(nullptr);
       if (errno == ELOOP) {
         log_warn("session file " + p.file + " is a symlink; ignored");
-        return std::optional<Session>{};
+        return static_cast<Decoded*>(nullptr);
       }
       return unavailable(errno, "reading session", p.shard);
     }
@@ -126,15 +165,16 @@ class FileSessionStore : public SessionStore {
     std::string blob;
     if (read_all(*ops_, fd.get(), blob) != 0) return unavailable(errno, "reading session", p.shard);
     fd.close();
-    std::optional<Session> s = decode(blob, id, p);
-    if (s && session_expired(*s, opt_.limits, now)) {
+    Decoded* d = decoded(blob, id, p);
+    if (!d) return static_cast<Decoded*>(nullptr);
+    if (session_expired(d->session, opt_.limits, now)) {
       // Removal re-checks under the lock: an update may have replaced the file since we read it.
       if (auto r = remove_if_expired(p, id, now); !r) {
         log_warn("could not remove expired session file " + p.file + ": " + r.error().detail);
       }
-      return std::optional<Session>{};
+      return static_cast<Decoded*>(nullptr);
     }
-    return s;
+    return d;
   }
 
   Result<void> save(const Session& s) override {
@@ -267,12 +307,19 @@ class FileSessionStore : public SessionStore {
   };
 
   Paths paths_for(const std::string& id) const {
+    // A pure function of the id (a SHA-256 per call): the last one is kept, as a browser's requests
+    // come in runs on the same process.
+    if (!last_paths_id_.empty() && last_paths_id_ == id) return last_paths_;
     Paths p;
     p.hash = session_id_hash(id);
     p.shard = dir_ + "/" + p.hash.substr(0, 2);
     p.file = p.shard + "/" + p.hash;
+    last_paths_id_ = id;
+    last_paths_ = p;
     return p;
   }
+  mutable std::string last_paths_id_;
+  mutable Paths last_paths_;
 
   // A refresh result's file: in the shard of its name, hash = ".grace-<name>" (also names its temp file).
   Paths grace_paths(const std::string& name) const {
@@ -283,26 +330,35 @@ class FileSessionStore : public SessionStore {
     return p;
   }
 
-  std::optional<Session> decode(const std::string& blob, const std::string& id, const Paths& p) const {
+  // The cache entry for these record bytes, decoded now or reused; null when they do not open.
+  Decoded* decoded(const std::string& blob, const std::string& id, const Paths& p) const {
     // open_session is a pure function of (record, key, id): a record read before, byte for byte, is
     // reused rather than decrypted and parsed again. The file is still read every time, so a change by
-    // another process is always seen.
+    // another process is always seen, and the entry is keyed by the id's hash and compared on all its bytes.
     auto hit = decoded_.find(p.hash);
-    if (hit != decoded_.end() && hit->second.first == blob) return hit->second.second;
+    if (hit != decoded_.end() && hit->second.blob == blob) return &hit->second;
     auto r = open_session(blob, key_, id);
     if (!r) {
       log_warn("session file " + p.file + " ignored: " + r.error().detail);
-      return std::nullopt;
+      return nullptr;
     }
-    // Bounded: when full, start over (a busy session is back after one miss).
+    // Bounded: when full, start over (a busy session is back after one miss). A record handed out stays
+    // valid: it is shared, not owned by the entry.
     if (decoded_.size() >= kDecodedCacheSize) decoded_.clear();
-    decoded_[p.hash] = {blob, *r};
-    return std::move(r).value();
+    Decoded& d = decoded_[p.hash];
+    d = Decoded{blob, std::move(*r), nullptr, false};
+    return &d;
   }
 
-  // Recently opened records by id hash: (record bytes, the session they hold).
+  std::optional<Session> decode(const std::string& blob, const std::string& id, const Paths& p) const {
+    const Decoded* d = decoded(blob, id, p);
+    if (!d) return std::nullopt;
+    return d->session;
+  }
+
+  // Recently opened records by id hash.
   static constexpr std::size_t kDecodedCacheSize = 32;
-  mutable std::unordered_map<std::string, std::pair<std::string, Session>> decoded_;
+  mutable std::unordered_map<std::string, Decoded> decoded_;
 
   void unlink_logged(const std::string& path) {
     if (ops_->unlink(path.c_str()) != 0 && errno != ENOENT) {

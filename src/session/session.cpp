@@ -20,6 +20,23 @@ Result<std::optional<Session>> update_malformed_id(const std::function<bool(std:
   return std::optional<Session>{};
 }
 
+LoadedRecord to_loaded_record(Session&& s) {
+  LoadedRecord out;
+  if (auto rec = signed_in_from(std::move(s.data))) {
+    out.record = std::make_shared<const SignedIn>(std::move(*rec));
+    s.data = nlohmann::json::object();
+  }
+  out.session = std::move(s);
+  return out;
+}
+
+Result<std::optional<LoadedRecord>> SessionStore::load_record(const std::string& id, std::int64_t now) {
+  auto loaded = load(id, now);
+  if (!loaded) return loaded.error();
+  if (!*loaded) return std::optional<LoadedRecord>{};
+  return std::optional<LoadedRecord>(to_loaded_record(std::move(**loaded)));
+}
+
 bool session_expired(const Session& s, const SessionLimits& l, std::int64_t now) {
   if (l.idle_timeout > 0 && now - s.last_used > l.idle_timeout) return true;
   if (l.max_age > 0 && now - s.created > l.max_age) return true;

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "session/record.hpp"
 #include "util/result.hpp"
 
 namespace kinde {
@@ -37,6 +38,15 @@ struct Session {
   nlohmann::json data = nlohmann::json::object();   // tokens, user details, claims
 };
 
+// A loaded session with its signed-in record decoded: `session` holds id, created and last_used (its data is
+// empty when `record` is set), `record` the signed-in record, null when the session holds none. The record is
+// immutable and may be shared: a store that caches decoded records hands out the same one for the same stored
+// bytes, so a caller can keep it (or anything derived from it, keyed by the pointer) for as long as it holds it.
+struct LoadedRecord {
+  Session session;
+  std::shared_ptr<const SignedIn> record;
+};
+
 struct SessionLimits {
   std::int64_t idle_timeout = 3600;   // seconds since last_used
   std::int64_t max_age = 86400;       // seconds since created
@@ -58,6 +68,10 @@ class SessionStore {
   // The session with this id, or nullopt when absent, expired (then removed), torn, tampered or
   // of a foreign format. Does not touch last_used.
   virtual Result<std::optional<Session>> load(const std::string& id, std::int64_t now) = 0;
+
+  // load() with the signed-in record decoded (see LoadedRecord); the same checks (expiry, idle timeout, tamper)
+  // apply. This default decodes on every call; the file store reuses the record of identical stored bytes.
+  virtual Result<std::optional<LoadedRecord>> load_record(const std::string& id, std::int64_t now);
 
   // Writes the session atomically (readers see the old or the new version, never a mix).
   virtual Result<void> save(const Session& session) = 0;
@@ -94,6 +108,9 @@ class SessionStore {
   // Whether the store answers now (--check-config). Stores without a server always do.
   virtual Result<void> ping() { return Ok{}; }
 };
+
+// A LoadedRecord made from a loaded session: its data decoded into a new record (moved out of the data).
+LoadedRecord to_loaded_record(Session&& s);
 
 // In-memory store for handler tests (single process; locking is trivial).
 std::unique_ptr<SessionStore> make_memory_session_store(SessionLimits limits);

@@ -1062,3 +1062,130 @@ BOOST_AUTO_TEST_CASE(a_kept_refresh_result_is_a_sealed_dot_file_named_by_a_hash_
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// load_record: the decoded record is shared between loads of identical stored bytes, never beyond.
+BOOST_AUTO_TEST_SUITE(decoded_record_cache)
+
+Session signed_in_session(Random& r, const std::string& name) {
+  Session s = make_session(r);
+  SignedIn rec;
+  rec.user = {{"id", "kp_123"}, {"given_name", name}};
+  rec.tokens.access_token = "ACCESS-" + r.token(12);
+  rec.tokens.expires_at = kT0 + 86400;
+  s.data = record_to_json(rec);
+  return s;
+}
+
+BOOST_AUTO_TEST_CASE(identical_bytes_share_one_decoded_record) {
+  TempDir t;
+  OpenSslRandom rnd;
+  auto store = open_or_die(options(t.path), rnd);
+  Session s = signed_in_session(rnd, "Ada");
+  BOOST_REQUIRE(store->save(s).ok());
+  auto a = store->load_record(s.id, kT0 + 1);
+  auto b = store->load_record(s.id, kT0 + 2);
+  BOOST_REQUIRE(a.ok() && *a && (*a)->record);
+  BOOST_REQUIRE(b.ok() && *b && (*b)->record);
+  BOOST_TEST((*a)->record.get() == (*b)->record.get());
+  BOOST_TEST((*a)->record->user.value("given_name", "") == "Ada");
+  BOOST_TEST((*a)->session.id == s.id);
+  BOOST_TEST((*a)->session.data.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_changed_record_decodes_anew_and_the_old_one_stays_as_it_was) {
+  TempDir t;
+  OpenSslRandom rnd;
+  auto store = open_or_die(options(t.path), rnd);
+  Session s = signed_in_session(rnd, "Ada");
+  BOOST_REQUIRE(store->save(s).ok());
+  auto before = store->load_record(s.id, kT0 + 1);
+  BOOST_REQUIRE(before.ok() && *before && (*before)->record);
+  // Another process (a second store on the same directory) rewrites the session.
+  auto other = open_or_die(options(t.path), rnd);
+  auto changed = other->update(s.id, kT0 + 2, [](std::optional<Session>& cur) {
+    SignedIn rec = *signed_in_from(cur->data);
+    rec.user["given_name"] = "Augusta";
+    cur->data = record_to_json(rec);
+    return true;
+  });
+  BOOST_REQUIRE(changed.ok());
+  auto after = store->load_record(s.id, kT0 + 3);
+  BOOST_REQUIRE(after.ok() && *after && (*after)->record);
+  BOOST_TEST((*after)->record.get() != (*before)->record.get());
+  BOOST_TEST((*after)->record->user.value("given_name", "") == "Augusta");
+  BOOST_TEST((*before)->record->user.value("given_name", "") == "Ada");
+}
+
+BOOST_AUTO_TEST_CASE(sessions_with_equal_contents_do_not_share_a_record) {
+  TempDir t;
+  OpenSslRandom rnd;
+  auto store = open_or_die(options(t.path), rnd);
+  Session s1 = signed_in_session(rnd, "Ada");
+  Session s2 = s1;
+  s2.id = rnd.token(32);
+  BOOST_REQUIRE(store->save(s1).ok());
+  BOOST_REQUIRE(store->save(s2).ok());
+  auto a = store->load_record(s1.id, kT0 + 1);
+  auto b = store->load_record(s2.id, kT0 + 1);
+  BOOST_REQUIRE(a.ok() && *a && (*a)->record);
+  BOOST_REQUIRE(b.ok() && *b && (*b)->record);
+  BOOST_TEST((*a)->record.get() != (*b)->record.get());
+  BOOST_TEST((*a)->session.id == s1.id);
+  BOOST_TEST((*b)->session.id == s2.id);
+}
+
+BOOST_AUTO_TEST_CASE(a_cached_record_past_its_idle_timeout_or_removed_is_not_served) {
+  TempDir t;
+  OpenSslRandom rnd;
+  FileStoreOptions o = options(t.path);
+  o.limits = {3600, 86400};
+  auto store = open_or_die(o, rnd);
+  Session s = signed_in_session(rnd, "Ada");
+  BOOST_REQUIRE(store->save(s).ok());
+  auto warm = store->load_record(s.id, kT0 + 1);
+  BOOST_REQUIRE(warm.ok() && *warm);
+  auto idle = store->load_record(s.id, kT0 + 3601);
+  BOOST_REQUIRE(idle.ok());
+  BOOST_TEST(!*idle);
+  Session s2 = signed_in_session(rnd, "Ada");
+  BOOST_REQUIRE(store->save(s2).ok());
+  BOOST_REQUIRE(store->load_record(s2.id, kT0 + 1).ok());
+  BOOST_REQUIRE(store->remove(s2.id).ok());
+  auto gone = store->load_record(s2.id, kT0 + 2);
+  BOOST_REQUIRE(gone.ok());
+  BOOST_TEST(!*gone);
+}
+
+BOOST_AUTO_TEST_CASE(the_cache_is_bounded_and_records_handed_out_outlive_it) {
+  TempDir t;
+  OpenSslRandom rnd;
+  auto store = open_or_die(options(t.path), rnd);
+  Session first = signed_in_session(rnd, "First");
+  BOOST_REQUIRE(store->save(first).ok());
+  auto kept = store->load_record(first.id, kT0 + 1);
+  BOOST_REQUIRE(kept.ok() && *kept && (*kept)->record);
+  // Many other sessions push the first out of the bounded cache: its next load decodes again.
+  for (int i = 0; i < 40; ++i) {
+    Session s = signed_in_session(rnd, "Other");
+    BOOST_REQUIRE(store->save(s).ok());
+    BOOST_REQUIRE(store->load_record(s.id, kT0 + 1).ok());
+  }
+  auto again = store->load_record(first.id, kT0 + 2);
+  BOOST_REQUIRE(again.ok() && *again && (*again)->record);
+  BOOST_TEST((*again)->record.get() != (*kept)->record.get());
+  BOOST_TEST((*kept)->record->user.value("given_name", "") == "First");
+}
+
+BOOST_AUTO_TEST_CASE(a_session_without_a_signed_in_record_keeps_its_data) {
+  TempDir t;
+  OpenSslRandom rnd;
+  auto store = open_or_die(options(t.path), rnd);
+  Session s = make_session(rnd);
+  BOOST_REQUIRE(store->save(s).ok());
+  auto l = store->load_record(s.id, kT0 + 1);
+  BOOST_REQUIRE(l.ok() && *l);
+  BOOST_TEST(!(*l)->record);
+  BOOST_TEST((*l)->session.data.value("sub", "") == "kp_123");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
