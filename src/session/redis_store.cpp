@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -124,18 +125,30 @@ class RedisSessionStore : public SessionStore {
 
   Result<std::optional<Session>> load(const std::string& id, std::int64_t now) override {
     if (!is_valid_session_id(id)) return std::optional<Session>{};
-    const std::string k = session_key(id);
-    // The hot path: one GET.
-    auto r = command({"GET", k}, true);
+    // The hot path: one GET, one round trip (last_used is written by update(), at most once a minute).
+    Decoded& d = decoded_for(id);
+    auto r = command({"GET", d.key}, true);
     if (!r) return r.error();
     if ((*r)->type == REDIS_REPLY_NIL) return std::optional<Session>{};
     if ((*r)->type != REDIS_REPLY_STRING) return unexpected("GET", r->get());
-    std::string blob((*r)->str, (*r)->len);
-    std::optional<Session> s = decode(blob, id);
+    const std::string_view got((*r)->str, (*r)->len);
+    std::optional<Session> s;
+    if (d.session && got == d.blob) {
+      // The same record, byte for byte, as last time: open_session is a pure function of (record,
+      // key, id), so its answer is reused rather than decrypted and parsed again. Redis is still
+      // asked every time, so a change by another server is always seen.
+      s = d.session;
+    } else {
+      d.blob.assign(got);
+      d.session = decode(d.blob, id);
+      s = d.session;
+    }
+    const std::string& k = d.key;
+    const std::string& blob = d.blob;
     if (s && session_expired(*s, opt_.limits, now)) {
       // TTLs follow Redis's clock; this check follows ours, in case the two drift apart.
-      if (auto d = command({"EVAL", kDeleteIfSameScript, "1", k, blob}, true); !d) {
-        log_warn("could not remove an expired session from Redis: " + d.error().detail);
+      if (auto del = command({"EVAL", kDeleteIfSameScript, "1", k, blob}, true); !del) {
+        log_warn("could not remove an expired session from Redis: " + del.error().detail);
       }
       return std::optional<Session>{};
     }
@@ -211,6 +224,7 @@ class RedisSessionStore : public SessionStore {
 
   Result<void> remove(const std::string& id) override {
     if (!is_valid_session_id(id)) return Ok{};
+    decoded_.erase(id);  // no copy of a signed-out session's tokens stays in memory
     // Under the lock, so an update in flight on another machine cannot write the session back
     // after sign-out.
     auto lock = acquire(id);
@@ -323,6 +337,28 @@ class RedisSessionStore : public SessionStore {
     std::string token_;
     bool done_ = false;
   };
+
+  // A recently loaded session: its Redis key (saves hashing the id again), the record's bytes as last
+  // read, and what they opened to (nullopt: they did not open).
+  struct Decoded {
+    std::string key;
+    std::string blob;
+    std::optional<Session> session;
+  };
+
+  // The cache entry of this id, new and empty when absent. Bounded: when full it starts over (a busy
+  // session is back after one miss).
+  Decoded& decoded_for(const std::string& id) {
+    auto hit = decoded_.find(id);
+    if (hit != decoded_.end()) return hit->second;
+    if (decoded_.size() >= kDecodedCacheSize) decoded_.clear();
+    Decoded& d = decoded_[id];
+    d.key = session_key(id);
+    return d;
+  }
+
+  static constexpr std::size_t kDecodedCacheSize = 32;
+  std::unordered_map<std::string, Decoded> decoded_;
 
   std::string session_key(const std::string& id) const { return opt_.key_prefix + "s:" + session_id_hash(id); }
   std::string lock_key(const std::string& id) const { return opt_.key_prefix + "l:" + session_id_hash(id); }

@@ -3,11 +3,10 @@
 #include "util/encoding.hpp"
 #include "util/url.hpp"
 
-#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -15,8 +14,6 @@ namespace kinde {
 namespace {
 
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
-using Kdf = std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)>;
-using KdfCtx = std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)>;
 
 constexpr std::string_view kHkdfInfo = "kinde-fcgi session v1";
 constexpr std::string_view kSealerInfo = "kinde-fcgi sign-in v1";
@@ -38,37 +35,95 @@ unsigned char* bytes(std::string& s) { return reinterpret_cast<unsigned char*>(s
 
 Error invalid(std::string detail) { return make_error(kSessionRecordInvalid, std::move(detail)); }
 
-// HKDF-SHA256(material, info) -> 32 bytes.
-std::string hkdf_key(std::string_view material, std::string_view info_text) {
-  if (material.size() < 32) throw std::invalid_argument("session secret shorter than 32 bytes");
-  Kdf kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr), &EVP_KDF_free);
-  if (!kdf) throw std::runtime_error("HKDF not available");
-  KdfCtx ctx(EVP_KDF_CTX_new(kdf.get()), &EVP_KDF_CTX_free);
-  if (!ctx) throw std::runtime_error("EVP_KDF_CTX_new failed");
-  // OSSL_PARAM wants non-const pointers; OpenSSL only reads them for these keys.
-  std::string digest = "SHA256";
-  std::string key_copy(material);
-  std::string info(info_text);
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest.data(), 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, key_copy.data(), key_copy.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
-      OSSL_PARAM_construct_end()};
-  std::string out(32, '\0');
-  int rc = EVP_KDF_derive(ctx.get(), bytes(out), out.size(), params);
-  OPENSSL_cleanse(key_copy.data(), key_copy.size());
-  if (rc != 1) throw std::runtime_error("HKDF derivation failed");
+using MdCtx = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
+
+// SHA-256 and AES-256-GCM fetched once per process: the legacy EVP_sha256() / EVP_aes_256_gcm() make
+// OpenSSL 3 fetch again (a lock and a lookup) at every init. Never freed on purpose (as jws.cpp's).
+const EVP_MD* sha256() {
+  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (!md) throw std::runtime_error("SHA-256 not available");
+  return md;
+}
+
+const EVP_CIPHER* aes_256_gcm() {
+  static const EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  if (!cipher) throw std::runtime_error("AES-256-GCM not available");
+  return cipher;
+}
+
+constexpr std::size_t kSha256Size = 32;
+constexpr std::size_t kSha256Block = 64;
+
+// HMAC-SHA256 (RFC 2104) over OpenSSL's SHA-256 digest. Built from the digest, not EVP_MAC or
+// EVP_KDF: a process's first fetch of a KDF or MAC makes OpenSSL 3 build that operation's method
+// table, which a plain-CGI request would pay on every start (0.8 M instructions of a 12.5 M request);
+// the SHA-256 digest is fetched anyway (session_id_hash).
+std::string hmac_sha256(std::string_view key, std::string_view message) {
+  const EVP_MD* md = sha256();
+  MdCtx ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx) throw std::runtime_error("EVP_MD_CTX_new failed");
+  unsigned char block[kSha256Block] = {};
+  unsigned int len = 0;
+  if (key.size() > kSha256Block) {
+    // A key longer than the block is hashed first (RFC 2104 section 2).
+    if (EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1 || EVP_DigestUpdate(ctx.get(), key.data(), key.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx.get(), block, &len) != 1) {
+      throw std::runtime_error("SHA-256 failed");
+    }
+  } else {
+    std::memcpy(block, key.data(), key.size());
+  }
+  unsigned char pad[kSha256Block];
+  unsigned char inner[kSha256Size];
+  for (std::size_t i = 0; i < kSha256Block; ++i) pad[i] = static_cast<unsigned char>(block[i] ^ 0x36);
+  bool ok = EVP_DigestInit_ex(ctx.get(), md, nullptr) == 1 && EVP_DigestUpdate(ctx.get(), pad, sizeof pad) == 1 &&
+            EVP_DigestUpdate(ctx.get(), message.data(), message.size()) == 1 &&
+            EVP_DigestFinal_ex(ctx.get(), inner, &len) == 1;
+  for (std::size_t i = 0; i < kSha256Block; ++i) pad[i] = static_cast<unsigned char>(block[i] ^ 0x5c);
+  std::string out(kSha256Size, '\0');
+  ok = ok && EVP_DigestInit_ex(ctx.get(), md, nullptr) == 1 && EVP_DigestUpdate(ctx.get(), pad, sizeof pad) == 1 &&
+       EVP_DigestUpdate(ctx.get(), inner, sizeof inner) == 1 && EVP_DigestFinal_ex(ctx.get(), bytes(out), &len) == 1;
+  OPENSSL_cleanse(block, sizeof block);
+  OPENSSL_cleanse(pad, sizeof pad);
+  OPENSSL_cleanse(inner, sizeof inner);
+  if (!ok) throw std::runtime_error("HMAC-SHA256 failed");
   return out;
 }
 
+// HKDF-SHA256(material, info) -> 32 bytes.
+std::string hkdf_key(std::string_view material, std::string_view info_text) {
+  if (material.size() < 32) throw std::invalid_argument("session secret shorter than 32 bytes");
+  return hkdf_sha256(material, "", info_text, 32);
+}
+
 }  // namespace
+
+std::string hkdf_sha256(std::string_view ikm, std::string_view salt, std::string_view info, std::size_t length) {
+  if (length > 255 * kSha256Size) throw std::invalid_argument("HKDF output longer than 255 blocks");
+  // Extract: PRK = HMAC(salt, IKM), an absent salt being HashLen zero bytes (RFC 5869 section 2.2).
+  std::string prk = hmac_sha256(salt.empty() ? std::string(kSha256Size, '\0') : std::string(salt), ikm);
+  // Expand: T(i) = HMAC(PRK, T(i-1) | info | i), OKM the first `length` bytes of T(1) | T(2) | ...
+  std::string okm, t, message;
+  for (unsigned counter = 1; okm.size() < length; ++counter) {
+    message.assign(t);
+    message.append(info);
+    message += static_cast<char>(counter);
+    t = hmac_sha256(prk, message);
+    okm += t;
+  }
+  OPENSSL_cleanse(prk.data(), prk.size());
+  OPENSSL_cleanse(t.data(), t.size());
+  OPENSSL_cleanse(message.data(), message.size());
+  okm.resize(length);
+  return okm;
+}
 
 std::string derive_session_key(std::string_view material) { return hkdf_key(material, kHkdfInfo); }
 
 std::string session_id_hash(std::string_view id) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(id.data(), id.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+  if (EVP_Digest(id.data(), id.size(), md, &len, sha256(), nullptr) != 1) {
     throw std::runtime_error("SHA-256 failed");
   }
   return hex_encode(std::string_view(reinterpret_cast<const char*>(md), len));
@@ -173,7 +228,7 @@ std::string aead_seal(std::string_view key, std::string_view aad, std::string_vi
   std::string ct(plain.size(), '\0');
   std::string tag(kSealedTagSize, '\0');
   int len = 0;
-  bool ok = EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+  bool ok = EVP_EncryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
             EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kSealedNonceSize), nullptr) == 1 &&
             EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, bytes(key), bytes(nonce)) == 1 &&
             EVP_EncryptUpdate(ctx.get(), nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
@@ -193,7 +248,7 @@ std::optional<std::string> aead_open(std::string_view key, std::string_view aad,
   if (!ctx) return std::nullopt;
   std::string plain(ct.size(), '\0');
   int len = 0;
-  bool ok = EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+  bool ok = EVP_DecryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
             EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kSealedNonceSize), nullptr) == 1 &&
             EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, bytes(key), bytes(nonce)) == 1 &&
             EVP_DecryptUpdate(ctx.get(), nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&

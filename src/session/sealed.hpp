@@ -29,6 +29,10 @@ inline constexpr std::size_t kSealedMaxSize = 1024 * 1024;
 // length >= 32 bytes; throws std::invalid_argument when shorter (callers check first).
 std::string derive_session_key(std::string_view secret_material);
 
+// HKDF-SHA256 (RFC 5869): `length` bytes (at most 255 * 32) from input key material, salt ("" : none,
+// i.e. 32 zero bytes) and info. HMAC over OpenSSL's SHA-256; derive_session_key and make_sealer use it.
+std::string hkdf_sha256(std::string_view ikm, std::string_view salt, std::string_view info, std::size_t length);
+
 // Encodes a Session as: magic+format version, created, last_used, then AES-256-GCM(JSON data) with
 // a random 12-byte nonce, the header and the session-id hash as associated data (so a record copied
 // to another id's name fails). Throws std::invalid_argument on a key that is not 32 bytes.

@@ -1,7 +1,7 @@
 // bench_driver: the in-process half of `make bench`, linked with libkinde.a.
 //
-//   bench_driver fill N               writes N signed-in-looking sessions with the file store's own
-//                                     code (seal + atomic write) into the configured session dir
+//   bench_driver fill N               writes N signed-in-looking sessions with the store's own code
+//                                     (seal + atomic write) into the configured store (file or Redis)
 //   bench_driver handle [options]     builds the real Runtime (config, file store, templates,
 //                                     provider client) and calls App::handle on one canned request
 //   bench_driver verify TOKEN [opts]  calls the provider client's access-token check directly
@@ -87,10 +87,15 @@ Session fake_session(Random& random, std::int64_t now) {
   return s;
 }
 
-// The file store of the configured session directory, as the app opens it.
+// The configured store, as the app opens it; the file store without fsync when asked.
 std::unique_ptr<SessionStore> open_store(const Config& config, Random& random, bool fsync) {
   auto key = resolve_session_key(config, random);
   if (!key) die("session key: " + key.error().detail);
+  if (config.session_store != "file") {
+    auto other = open_session_store(config, key->material, random);
+    if (!other) die("session store: " + other.error().detail);
+    return std::move(*other);
+  }
   FileStoreOptions o;
   o.dir = config.session_dir;
   o.secret = key->material;
@@ -107,11 +112,16 @@ int fill(long n) {
   // A fixture, not user data: no fsync per file (100,000 fsyncs would take minutes).
   auto store = open_store(config, random, false);
   std::int64_t now = unix_now();
+  std::string last_id;
   for (long i = 0; i < n; ++i) {
-    auto saved = store->save(fake_session(random, now));
+    Session s = fake_session(random, now);
+    auto saved = store->save(s);
     if (!saved) die("save: " + saved.error().detail);
+    last_id = s.id;
   }
-  std::printf("{\"filled\":%ld,\"dir\":%s}\n", n, nlohmann::json(config.session_dir).dump().c_str());
+  // The last id: a cookie value for `handle --cookie` (its page shows "Filler User").
+  std::printf("{\"filled\":%ld,\"dir\":%s,\"last_id\":\"%s\"}\n", n, nlohmann::json(config.session_dir).dump().c_str(),
+              last_id.c_str());
   return 0;
 }
 

@@ -16,6 +16,10 @@
 #include <string>
 #include <vector>
 
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
 #include "session/file_setup.hpp"
 #include "session/file_store.hpp"
 #include "util/encoding.hpp"
@@ -224,6 +228,42 @@ BOOST_AUTO_TEST_CASE(derived_key_is_32_bytes_deterministic_and_secret_dependent)
   BOOST_TEST(k1 != derive_session_key(kSecretB));
   BOOST_TEST(k1 != kSecretA.substr(0, 32));
   BOOST_CHECK_THROW(derive_session_key(std::string(31, 'x')), std::invalid_argument);
+}
+
+// RFC 5869 appendix A, test cases 1 and 3 (SHA-256).
+BOOST_AUTO_TEST_CASE(hkdf_matches_the_rfc_5869_test_vectors) {
+  const std::string ikm(22, '\x0b');
+  auto unhex = [](const std::string& h) {
+    std::string out;
+    for (std::size_t i = 0; i + 1 < h.size(); i += 2) out += static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16));
+    return out;
+  };
+  BOOST_TEST(hex_encode(hkdf_sha256(ikm, unhex("000102030405060708090a0b0c"), unhex("f0f1f2f3f4f5f6f7f8f9"), 42)) ==
+             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
+  BOOST_TEST(hex_encode(hkdf_sha256(ikm, "", "", 42)) ==
+             "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8");
+}
+
+// The session key must stay what OpenSSL's own HKDF gave before (sessions, key files and sign-in cookies
+// of earlier versions must still open): compared with EVP_KDF "HKDF" for short, block-sized and long secrets.
+BOOST_AUTO_TEST_CASE(derived_key_is_openssl_hkdf_of_the_secret) {
+  for (std::size_t n : {32, 40, 64, 65, 200}) {
+    std::string material;
+    for (std::size_t i = 0; i < n; ++i) material += static_cast<char>((i * 37 + 11) & 0xff);
+    std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr), &EVP_KDF_free);
+    BOOST_REQUIRE(kdf);
+    std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(EVP_KDF_CTX_new(kdf.get()), &EVP_KDF_CTX_free);
+    std::string digest = "SHA256", info = "kinde-fcgi session v1";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest.data(), 0),
+                           OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, material.data(), material.size()),
+                           OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+                           OSSL_PARAM_construct_end()};
+    std::string expected(32, '\0');
+    BOOST_REQUIRE(EVP_KDF_derive(ctx.get(), reinterpret_cast<unsigned char*>(expected.data()), 32, params) == 1);
+    BOOST_TEST(hex_encode(derive_session_key(material)) == hex_encode(expected), "secret of " << n << " bytes");
+  }
+  // And one fixed value, in case both ever changed together.
+  BOOST_TEST(hex_encode(derive_session_key(kSecretA)) == "06b8bb254bb00a888674c699b7b0e3307c5b8cff708c85ed3ac8612c76884f3d");
 }
 
 BOOST_AUTO_TEST_CASE(sealed_record_round_trips_and_hides_the_data) {

@@ -473,6 +473,47 @@ BOOST_AUTO_TEST_CASE(tampered_or_moved_records_read_as_absent) {
   BOOST_TEST(store->load(s.id, kT0)->has_value());
 }
 
+// load() reuses what a record opened to while Redis returns the same bytes; every change must still show.
+BOOST_AUTO_TEST_CASE(a_session_loaded_before_still_follows_every_change_in_redis) {
+  QuietLog quiet;
+  OpenSslRandom rnd;
+  const std::string prefix = fresh_prefix(rnd);
+  auto store = open_or_throw(options(kinde_test::shared_redis_url(), prefix, 3600), rnd);
+  auto other = open_or_throw(options(kinde_test::shared_redis_url(), prefix, 3600), rnd);
+  RawRedis raw(kinde_test::shared_redis().port());
+  Session s = make_session(rnd);
+  BOOST_REQUIRE(store->save(s).ok());
+  const std::string key = redis_session_key(prefix, s.id);
+  const std::string value = raw.cmd({"GET", key});
+  BOOST_REQUIRE(store->load(s.id, kT0)->has_value());
+  BOOST_REQUIRE(store->load(s.id, kT0)->has_value());
+  // Tampered after it was read: absent, then the original bytes open again.
+  std::string flipped = value;
+  flipped[35] = static_cast<char>(flipped[35] ^ 0x01);
+  raw.cmd({"SET", key, flipped});
+  BOOST_TEST(!store->load(s.id, kT0)->has_value());
+  raw.cmd({"SET", key, value});
+  BOOST_TEST(store->load(s.id, kT0)->has_value());
+  // Changed by another server: the new data.
+  auto changed = other->update(s.id, kT0 + 10, [](std::optional<Session>& cur) {
+    cur->data["n"] = 7;
+    cur->last_used = kT0 + 10;
+    return true;
+  });
+  BOOST_REQUIRE(changed.ok() && changed->has_value());
+  auto seen = store->load(s.id, kT0 + 10);
+  BOOST_REQUIRE(seen.ok() && seen->has_value());
+  BOOST_TEST((*seen)->data["n"] == 7);
+  BOOST_TEST((*seen)->last_used == kT0 + 10);
+  // The same bytes past the idle timeout: no session (the clock check runs on a reused answer too).
+  BOOST_TEST(!store->load(s.id, kT0 + 10 + 3601)->has_value());
+  // Signed out elsewhere: gone here at once.
+  BOOST_REQUIRE(store->save(s).ok());
+  BOOST_REQUIRE(store->load(s.id, kT0)->has_value());
+  BOOST_REQUIRE(other->remove(s.id).ok());
+  BOOST_TEST(!store->load(s.id, kT0)->has_value());
+}
+
 BOOST_AUTO_TEST_CASE(update_waits_for_a_held_lock_then_gives_up_with_session_locked) {
   OpenSslRandom rnd;
   const std::string prefix = fresh_prefix(rnd);
