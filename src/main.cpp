@@ -244,6 +244,7 @@ int main(int argc, char** argv) {
     return status;
   }
 
+  const bool serving_cgi = FCGX_IsCGI();  // asked once: a getpeername() on fd 0
   std::string problem;
   std::unique_ptr<Runtime> rt;
   if (!config) {
@@ -251,7 +252,7 @@ int main(int argc, char** argv) {
   } else {
     // A FastCGI process lives on: its provider calls run in a forked child, so libcurl and its
     // libraries never stay in its memory (src/http/forked_transport.hpp).
-    const bool long_lived = opt.mode.empty() && !FCGX_IsCGI();
+    const bool long_lived = opt.mode.empty() && !serving_cgi;
     auto built = build_runtime(*config, long_lived);
     if (built) rt = std::move(*built);
     else problem = built.error().detail;
@@ -259,7 +260,7 @@ int main(int argc, char** argv) {
   if (!problem.empty()) log_config_problem(problem);
   if (opt.mode == "--gc-sessions") return gc_sessions(rt.get());
 
-  if (FCGX_IsCGI()) {
+  if (serving_cgi) {
     serve_cgi(rt.get(), problem);
     // One request and the answer is out: skip the destructors and OpenSSL's exit-time clean-up
     // (about 1.2 M instructions, a tenth of a CGI request); the kernel frees it all anyway.

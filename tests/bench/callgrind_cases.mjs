@@ -6,7 +6,7 @@
 // only to sign in for real and to get a machine token; no wrk, so it takes well under a minute and
 // can be run before and after each change. Profiles stay in BUILD_DIR/callgrind.<case> for
 // `callgrind_annotate`. Prints one JSON object.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,19 +17,12 @@ process.env.KINDE_FCGI_BIN = path.join(build, 'kinde.fcgi');
 const { freePort } = await import('../lib/servers.mjs');
 const { startIdp } = await import('../lib/idp-process.mjs');
 const { clientCredentialsToken } = await import('../lib/idp-client.mjs');
-const { have, log, run, signInToApp, startBenchLighttpd } = await import('./common.mjs');
+const { callgrindTotal, have, log, run, signInToApp, startBenchLighttpd } = await import('./common.mjs');
 
 const USER = 'alice';
 const USER_NAME = 'Alice Liddell';
 const M2M = { id: 'kinde-fcgi-m2m', secret: 'kinde-fcgi-m2m-secret' };
 const COUNT = 10;
-
-function callgrindTotal(file) {
-  const text = readFileSync(file, 'utf8');
-  const m = /^totals:\s+(\d+)/m.exec(text) ?? /^summary:\s+(\d+)/m.exec(text);
-  if (!m) throw new Error(`no totals in ${file}`);
-  return Number(m[1]);
-}
 
 async function main() {
   for (const tool of ['lighttpd', 'valgrind']) if (!have(tool)) throw new Error(`${tool} is not installed: run 'make deps'`);

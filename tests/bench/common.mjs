@@ -37,6 +37,14 @@ export const THREADS = num('BENCH_THREADS', 2);
 
 export const log = (...a) => console.error('bench:', ...a);
 
+// The instruction total of a callgrind output file (its `totals:` or `summary:` line).
+export function callgrindTotal(file) {
+  const text = readFileSync(file, 'utf8');
+  const m = /^totals:\s+(\d+)/m.exec(text) ?? /^summary:\s+(\d+)/m.exec(text);
+  if (!m) throw new Error(`no totals in ${file}`);
+  return Number(m[1]);
+}
+
 // have(cmd) -> whether cmd is on the PATH.
 export function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;

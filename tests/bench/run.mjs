@@ -34,7 +34,7 @@ const { freePort } = await import('../lib/servers.mjs');
 const { startIdp } = await import('../lib/idp-process.mjs');
 const { clientCredentialsToken } = await import('../lib/idp-client.mjs');
 const {
-  CONNECTIONS, DURATION, THREADS, check, finish, fmt, have, log, machine: describeMachine, mean,
+  CONNECTIONS, DURATION, THREADS, callgrindTotal, check, finish, fmt, have, log, machine: describeMachine, mean,
   measureInterleaved, num, parseWrk, run, signInToApp, startBenchLighttpd, summarize, wrk,
 } = await import('./common.mjs');
 
@@ -53,13 +53,6 @@ const TARGETS = {
   home_signed_in: 0.70, items_session: 0.80, items_bearer: 0.70, p99_ms: 10, p99_wide_ms: 50,
   cgi_ratio: 3, private_dirty_kb: 1536, pss_kb: 4096, sessions_cost: 0.10,
 };
-
-function callgrindTotal(file) {
-  const text = readFileSync(file, 'utf8');
-  const m = /^totals:\s+(\d+)/m.exec(text) ?? /^summary:\s+(\d+)/m.exec(text);
-  if (!m) throw new Error(`no totals in ${file}`);
-  return Number(m[1]);
-}
 
 // One whole plain-CGI request (signed-in home) under callgrind, start to exit: the total, the dynamic
 // loader's start-up (_dl_start, inclusive) and the instructions spent inside libcrypto.so (OpenSSL's

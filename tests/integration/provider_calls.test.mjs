@@ -3,42 +3,27 @@
 // TLS libraries it pulls in) mapped, and every one of those flows still works.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { startLighttpd, freePort } from '../lib/servers.mjs';
-import { startIdp } from '../lib/idp-process.mjs';
+import { startSite } from '../lib/site.mjs';
 import { request, signIn, signOut } from '../lib/idp-client.mjs';
 
 const CLIENT_ID = 'forked-calls-client';
 const CLIENT_SECRET = 'forked-calls-secret-9f8e7d6c5b4a';
 const ACCESS_TTL = 61;  // the app refreshes 60 s before expiry: a request 1+ s after sign-in refreshes
 
-let work;
-let idp;
+let site;
 let server;
 let base;
 
 before(async () => {
-  work = mkdtempSync(path.join(tmpdir(), 'kfcgi-forked-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  idp = await startIdp({
-    IDP_KEY_FILE: path.join(work, 'key.json'), IDP_CLIENT_ID: CLIENT_ID, IDP_CLIENT_SECRET: CLIENT_SECRET,
-    IDP_ACCESS_TTL: String(ACCESS_TTL), IDP_REDIRECT_URIS: `${base}/callback`,
-    IDP_POST_LOGOUT_REDIRECT_URIS: `${base}/`,
-  });
-  server = await startLighttpd({
-    port, procs: 2,
-    appEnv: { KINDE_ISSUER_URL: idp.issuer, KINDE_CLIENT_ID: CLIENT_ID, KINDE_CLIENT_SECRET: CLIENT_SECRET, KINDE_LOG_LEVEL: 'debug' },
-  });
+  site = await startSite({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, accessTtl: ACCESS_TTL, name: 'forked' });
+  ({ server, base } = site);
 });
 
 after(async () => {
-  await server?.stop();
-  await idp?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+  await site?.stop();
 });
 
 // The shared objects mapped into process pid, by file name.

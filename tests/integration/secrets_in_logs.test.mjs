@@ -6,12 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { startLighttpd, freePort } from '../lib/servers.mjs';
-import { startIdp } from '../lib/idp-process.mjs';
+import { startSite } from '../lib/site.mjs';
 import { CookieJar, browse, signIn, signOut, request } from '../lib/idp-client.mjs';
 
 const CLIENT_ID = 'secrets-client-3b9d';
@@ -20,30 +18,17 @@ const SESSION_COOKIE = 'kinde_fcgi_session';
 const ACCESS_TTL = 62;  // the app refreshes 60 s before expiry: a request 2+ s after sign-in refreshes
 const JWT_SHAPE = /eyJ[A-Za-z0-9_-]+\.eyJ/;
 
-let work;
-let idp;
+let site;
 let server;
 let base;
 
 before(async () => {
-  work = mkdtempSync(path.join(tmpdir(), 'kfcgi-secrets-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  idp = await startIdp({
-    IDP_KEY_FILE: path.join(work, 'key.json'), IDP_CLIENT_ID: CLIENT_ID, IDP_CLIENT_SECRET: CLIENT_SECRET,
-    IDP_ACCESS_TTL: String(ACCESS_TTL), IDP_REDIRECT_URIS: `${base}/callback`,
-    IDP_POST_LOGOUT_REDIRECT_URIS: `${base}/`,
-  });
-  server = await startLighttpd({
-    port, procs: 2,
-    appEnv: { KINDE_ISSUER_URL: idp.issuer, KINDE_CLIENT_ID: CLIENT_ID, KINDE_CLIENT_SECRET: CLIENT_SECRET, KINDE_LOG_LEVEL: 'debug' },
-  });
+  site = await startSite({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, accessTtl: ACCESS_TTL, name: 'secrets' });
+  ({ server, base } = site);
 });
 
 after(async () => {
-  await server?.stop();
-  await idp?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+  await site?.stop();
 });
 
 // The session record for `id`, opened as the store does (src/session/sealed.hpp): key =
