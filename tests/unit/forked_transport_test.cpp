@@ -144,6 +144,20 @@ BOOST_AUTO_TEST_CASE(a_child_that_dies_is_an_http_failed_error) {
   BOOST_TEST(no_children_left());
 }
 
+BOOST_AUTO_TEST_CASE(an_answer_larger_than_4_mib_is_refused_and_the_child_reaped) {
+  auto t = forked([](const HttpRequest&) -> Result<HttpResponse> {
+    HttpResponse r;
+    r.status = 200;
+    r.body.assign(5 * 1024 * 1024, 'x');  // libcurl's transport caps at 1 MiB; a child must not flood the caller
+    return r;
+  });
+  auto r = t.perform(request_with_timeout(5000));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == kHttpFailed);
+  BOOST_TEST(r.error().detail.find("larger than 4 MiB") != std::string::npos);
+  BOOST_TEST(no_children_left());
+}
+
 BOOST_AUTO_TEST_CASE(a_child_that_hangs_is_killed_and_is_an_http_timeout) {
   auto t = forked([](const HttpRequest&) -> Result<HttpResponse> {
     std::this_thread::sleep_for(std::chrono::seconds(30));
